@@ -1,0 +1,207 @@
+"""The engine plug-in interface: compile a model into an artifact, load it, run it.
+
+An engine is a stateless factory; a `Session` is one loaded artifact with concrete input
+shapes. The harness splits each inference into `prepare` (untimed: put an input set into the
+engine's native form) and `infer` (timed: the engine call alone).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from agents.errors import UserError
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A model input or output: name, numpy dtype name, shape (int, or str/None when dynamic)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int | str | None, ...]
+
+    @property
+    def dynamic_dims(self) -> list[str]:
+        """Names of the dims that are not fixed (symbolic name, or '?' when unnamed)."""
+        return [d if isinstance(d, str) else "?" for d in self.shape if not isinstance(d, int)]
+
+
+@dataclass
+class Artifact:
+    """What `Engine.compile` produced: a file (or the model itself for fp32) and its metadata."""
+
+    path: str
+    precision: str
+    compile_s: float = 0.0
+    size_bytes: int | None = None
+    cache: str = "none"
+    tool_versions: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+class Session(ABC):
+    """One loaded artifact, ready to run with concrete input shapes."""
+
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+
+    @abstractmethod
+    def prepare(self, feeds: dict[str, np.ndarray]) -> Any:
+        """Turn one input set into the engine's native form, outside the timed region.
+
+        Args:
+            feeds: input name -> array of the input's concrete shape and dtype.
+        Returns:
+            An opaque object accepted by `infer`.
+        """
+
+    @abstractmethod
+    def infer(self, prepared: Any) -> Any:
+        """Run one synchronous inference: the only call the harness times.
+
+        Args:
+            prepared: a value returned by `prepare`.
+        Returns:
+            The engine's outputs, kept alive by the harness so nothing is elided.
+        """
+
+    @abstractmethod
+    def to_numpy(self, outputs: Any) -> list[np.ndarray]:
+        """Copy outputs returned by `infer` into numpy arrays, in `self.outputs` order.
+
+        Args:
+            outputs: a value returned by `infer`.
+        Returns:
+            One array per model output.
+        """
+
+    @abstractmethod
+    def optimal_requests(self) -> int:
+        """How many requests in flight this session serves best (1 for a latency setup).
+
+        Returns:
+            The engine's own recommendation, used by the offline and server scenarios.
+        """
+
+    @abstractmethod
+    def resolved_config(self) -> dict[str, Any]:
+        """The settings the engine actually applied (threads, streams, hint, provider).
+
+        Returns:
+            A JSON-ready dict stored with the run.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the engine's resources."""
+
+
+class Engine(ABC):
+    """An inference runtime plug-in. Subclasses import their SDK lazily, inside methods."""
+
+    name: ClassVar[str]
+    precisions: ClassVar[tuple[str, ...]]
+    Options: ClassVar[type]
+
+    @abstractmethod
+    def version(self) -> str:
+        """The SDK's version.
+
+        Returns:
+            Version string.
+        Raises:
+            EngineUnavailable: the SDK is not installed or cannot be imported here.
+        """
+
+    @abstractmethod
+    def compile(self, model_path: Path, precision: str, options: Any, workdir: Path) -> Artifact:
+        """Convert, quantize or build the model for `precision` (a no-op for a native fp32).
+
+        Args:
+            model_path: the source model.
+            precision: fp32, fp16 or int8.
+            options: an instance of `self.Options`.
+            workdir: where the artifact may be written.
+        Returns:
+            The artifact to load.
+        Raises:
+            ModelError: the precision or the model is not supported by this engine.
+        """
+
+    @abstractmethod
+    def load(self, artifact: Artifact, options: Any, shapes: dict[str, list[int]]) -> Session:
+        """Load the artifact and fix every input's shape.
+
+        Args:
+            artifact: from `compile`.
+            options: an instance of `self.Options`.
+            shapes: the user's shapes for dynamic inputs (validated by `resolve_shapes`).
+        Returns:
+            A session whose `inputs` have concrete shapes.
+        """
+
+    def options(self, raw: dict[str, Any], source: str = "engine options") -> Any:
+        """Validate raw option values into this engine's typed `Options`."""
+        return build_options(self.Options, raw, source)
+
+
+def build_options(cls: type, raw: dict[str, Any], source: str) -> Any:
+    """Build a typed options dataclass, rejecting unknown keys and wrong types by name.
+
+    Raises:
+        UserError: an unknown key or a value of the wrong type, naming the key and `source`.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise UserError(f"{source}: unknown option(s) {', '.join(unknown)} for {cls.__qualname__}; "
+                        f"known: {', '.join(sorted(fields))}")
+    values = {}
+    for key, value in raw.items():
+        values[key] = _coerce(key, value, fields[key].type, source)
+    opts = cls(**values)
+    validate = getattr(opts, "validate", None)
+    if validate:
+        validate(source)
+    return opts
+
+
+def _coerce(key: str, value: Any, type_name: Any, source: str) -> Any:
+    text = str(type_name)
+    if value is None:
+        if "None" in text:
+            return None
+        raise UserError(f"{source}: option '{key}' may not be empty")
+    try:
+        if text.startswith("int"):
+            return int(value)
+        if text.startswith("float"):
+            return float(value)
+        if text.startswith("bool"):
+            return _to_bool(value)
+        if text.startswith("str"):
+            return str(value)
+    except ValueError:
+        raise UserError(f"{source}: option '{key}' expects {text}, got {value!r}") from None
+    return value
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(value).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
+def short_message(e: BaseException) -> str:
+    """One line (capped) of an engine's error: their messages can span many lines."""
+    text = " ".join(str(e).split())
+    return text[:500] if text else type(e).__name__

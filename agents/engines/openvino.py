@@ -1,0 +1,182 @@
+"""OpenVINO engine: reads ONNX or IR, reshapes dynamic inputs, compiles for a device."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.engines.base import Artifact, Engine, Session, TensorInfo, short_message
+from agents.errors import EngineUnavailable, ModelError, UserError
+from agents.inputs import resolve_shapes
+
+_HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT", "NONE")
+_REPORTED = ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT",
+             "OPTIMAL_NUMBER_OF_INFER_REQUESTS", "ENABLE_CPU_PINNING", "EXECUTION_DEVICES")
+
+
+@dataclass
+class OpenVinoOptions:
+    """OpenVINO settings, all recorded with the run.
+
+    device: CPU, GPU, NPU, AUTO ...
+    hint: PERFORMANCE_HINT: LATENCY, THROUGHPUT, CUMULATIVE_THROUGHPUT or NONE.
+    streams: NUM_STREAMS (None: chosen by the hint).
+    threads: INFERENCE_NUM_THREADS (None: chosen by the hint).
+    pinning: ENABLE_CPU_PINNING (None: the plugin's default).
+    """
+
+    device: str = "CPU"
+    hint: str = "LATENCY"
+    streams: int | None = None
+    threads: int | None = None
+    pinning: bool | None = None
+
+    def validate(self, source: str) -> None:
+        """Reject values OpenVINO would misread, naming the option."""
+        self.hint = self.hint.upper()
+        if self.hint not in _HINTS:
+            raise UserError(f"{source}: hint must be one of {', '.join(_HINTS)}, got {self.hint!r}")
+        for key in ("streams", "threads"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise UserError(f"{source}: {key} must be >= 1, got {value}")
+
+    def config(self) -> dict[str, Any]:
+        """The compile_model properties these options stand for."""
+        cfg: dict[str, Any] = {}
+        if self.hint != "NONE":
+            cfg["PERFORMANCE_HINT"] = self.hint
+        if self.streams is not None:
+            cfg["NUM_STREAMS"] = str(self.streams)
+        if self.threads is not None:
+            cfg["INFERENCE_NUM_THREADS"] = self.threads
+        if self.pinning is not None:
+            cfg["ENABLE_CPU_PINNING"] = self.pinning
+        return cfg
+
+
+class OvSession(Session):
+    """A compiled model. Each input set gets its own infer request with its tensors already
+    set, so the timed call is `infer()` alone, as in benchmark_app."""
+
+    def __init__(self, compiled: Any, options: OpenVinoOptions, inputs: list[TensorInfo]):
+        self._compiled = compiled
+        self._options = options
+        self.inputs = inputs
+        self.outputs = [_info(o) for o in compiled.outputs]
+
+    def prepare(self, feeds: dict[str, np.ndarray]) -> Any:
+        import openvino as ov
+
+        request = self._compiled.create_infer_request()
+        for name, arr in feeds.items():
+            request.set_tensor(name, ov.Tensor(np.ascontiguousarray(arr)))
+        return request
+
+    def infer(self, prepared: Any) -> Any:
+        prepared.infer()
+        return prepared
+
+    def to_numpy(self, outputs: Any) -> list[np.ndarray]:
+        return [outputs.get_output_tensor(i).data.copy() for i in range(len(self.outputs))]
+
+    def optimal_requests(self) -> int:
+        return int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+
+    def resolved_config(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"device": self._options.device}
+        for key in _REPORTED:
+            try:
+                cfg[key.lower()] = _plain(self._compiled.get_property(key))
+            except RuntimeError:
+                cfg[key.lower()] = None  # not a property of this device's plugin
+        return cfg
+
+    def close(self) -> None:
+        self._compiled = None
+
+
+class OpenVinoEngine(Engine):
+    """OpenVINO Runtime on any of its devices."""
+
+    name = "openvino"
+    precisions = ("fp32",)
+    Options = OpenVinoOptions
+
+    def version(self) -> str:
+        return _ov().get_version()
+
+    def compile(self, model_path: Path, precision: str, options: Any, workdir: Path) -> Artifact:
+        if precision not in self.precisions:
+            raise ModelError(f"openvino: precision {precision} is not supported here; "
+                             f"supported: {', '.join(self.precisions)}")
+        return Artifact(path=str(model_path), precision=precision,
+                        size_bytes=os.path.getsize(model_path))
+
+    def load(self, artifact: Artifact, options: OpenVinoOptions,
+             shapes: dict[str, list[int]]) -> Session:
+        ov = _ov()
+        core = ov.Core()
+        if options.device.split(":")[0].split(".")[0] not in ("AUTO", "MULTI", "HETERO") and \
+                options.device.split(".")[0] not in core.available_devices:
+            raise EngineUnavailable(self.name, f"device {options.device} not found; available: "
+                                    f"{', '.join(core.available_devices)}")
+        try:
+            model = core.read_model(artifact.path)
+            infos = [_info(i) for i in model.inputs]
+            resolved = resolve_shapes(infos, shapes)
+            if any(i.dynamic_dims for i in infos):
+                model.reshape({i.get_any_name(): resolved[_name(i)] for i in model.inputs})
+            compiled = core.compile_model(model, options.device, _config(options, artifact))
+        except UserError:
+            raise
+        except Exception as e:  # OpenVINO raises RuntimeError/OVError subclasses
+            raise ModelError(f"openvino cannot compile the model: {short_message(e)}") from e
+        concrete = [TensorInfo(i.name, i.dtype, tuple(resolved[i.name])) for i in infos]
+        return OvSession(compiled, options, concrete)
+
+
+def _config(options: OpenVinoOptions, artifact: Artifact) -> dict[str, Any]:
+    cfg = options.config()
+    # CPUs with bf16/fp16 units otherwise run an "fp32" model in bf16 by default: pin what
+    # the user asked for so the precision column means what it says.
+    if artifact.precision == "fp32" and options.device.startswith(("CPU", "GPU")):
+        cfg.setdefault("INFERENCE_PRECISION_HINT", "f32")
+    return cfg
+
+
+def _ov() -> Any:
+    try:
+        import openvino
+    except ImportError as e:
+        raise EngineUnavailable("openvino", f"cannot import openvino: {e}") from e
+    return openvino
+
+
+def _name(port: Any) -> str:
+    try:
+        return port.get_any_name()
+    except RuntimeError:
+        return f"input{port.get_index()}"
+
+
+def _info(port: Any) -> TensorInfo:
+    pshape = port.get_partial_shape()
+    dims: list[int | str | None] = []
+    if pshape.rank.is_static:
+        dims = [d.get_length() if d.is_static else None for d in pshape]
+    return TensorInfo(_name(port), np.dtype(port.get_element_type().to_dtype()).name, tuple(dims))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (int, float, bool, str)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "get_type_name"):  # ov.Type, e.g. the inference precision
+        return value.get_type_name()
+    return str(value)

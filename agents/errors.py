@@ -1,0 +1,36 @@
+"""The error hierarchy shared by the agent and the orchestrator.
+
+Each class maps to one outcome a user sees: a `UserError` is one line and exit code 1, a
+`ModelError` is a run stored with status `model-error` (not retried), an `InfraError` is a run
+stored with status `infra-error` (retried elsewhere).
+"""
+
+
+class BenchError(Exception):
+    """Base of every error benchlab raises on purpose."""
+
+
+class UserError(BenchError):
+    """Bad input from the user: printed as one line, exit code 1, nothing stored changes."""
+
+
+class ModelError(BenchError):
+    """The model cannot run on this engine or precision (bad model, unsupported op)."""
+
+
+class InfraError(BenchError):
+    """The board, the transport or the process failed (lost, timeout, out of memory)."""
+
+
+class EngineUnavailable(InfraError):
+    """The engine's SDK is not installed or not usable on this device.
+
+    Args:
+        engine: the engine's registry name.
+        reason: why it cannot be used, e.g. the ImportError's message.
+    """
+
+    def __init__(self, engine: str, reason: str):
+        super().__init__(f"engine '{engine}' is not available here: {reason}")
+        self.engine = engine
+        self.reason = reason

@@ -1,0 +1,1 @@
+"""Benchmark orchestration: model zoo and run coordination."""
