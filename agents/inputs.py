@@ -107,7 +107,7 @@ def _fit_user(info: TensorInfo, shape: list[int], arr: np.ndarray) -> np.ndarray
     want = np.dtype(info.dtype)
     if arr.dtype != want and not np.can_cast(arr.dtype, want, casting="same_kind"):
         raise UserError(f"input '{info.name}': data has dtype {arr.dtype}, the model wants {want}")
-    return np.ascontiguousarray(arr, dtype=want)
+    return np.require(arr, dtype=want, requirements="C")
 
 
 def _random(info: TensorInfo, shape: list[int], rng: np.random.Generator) -> np.ndarray:

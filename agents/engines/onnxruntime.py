@@ -64,7 +64,7 @@ class OrtSession(Session):
                         for o in sess.get_outputs()]
 
     def prepare(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {k: np.ascontiguousarray(v) for k, v in feeds.items()}
+        return {k: np.require(v, requirements="C") for k, v in feeds.items()}
 
     def infer(self, prepared: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self._sess.run(self._output_names, prepared)

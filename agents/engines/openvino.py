@@ -74,7 +74,10 @@ class OvSession(Session):
 
         request = self._compiled.create_infer_request()
         for name, arr in feeds.items():
-            request.set_tensor(name, ov.Tensor(np.ascontiguousarray(arr)))
+            try:
+                request.set_tensor(name, ov.Tensor(np.require(arr, requirements="C")))
+            except RuntimeError as e:
+                raise ModelError(f"openvino: input '{name}': {short_message(e)}") from e
         return request
 
     def infer(self, prepared: Any) -> Any:

@@ -1,0 +1,145 @@
+"""The `bench` command. Each verb parses its flags and calls a plain function in `commands/`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from agents.errors import BenchError
+from agents.spec import PowerSpec, RunLength
+from orchestrator import render
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="benchlab: compile and benchmark ML models on a fleet of devices.")
+err = Console(stderr=True)
+DB_HELP = "SQLAlchemy URL or SQLite path (default: $BENCH_DB, else ./bench.db)"
+
+
+def parse_shape(text: str) -> tuple[str, list[int]]:
+    """`NAME=1,3,224,224` -> ("NAME", [1, 3, 224, 224]); `NAME=` is a scalar."""
+    name, sep, dims = text.rpartition("=")
+    if not sep or not name:
+        raise BenchErrorLine(f"--shape {text!r}: expected NAME=D1,D2,... (e.g. input=1,3,224,224)")
+    try:
+        return name, [int(d) for d in dims.split(",") if d.strip()]
+    except ValueError:
+        raise BenchErrorLine(f"--shape {text!r}: dims must be integers") from None
+
+
+def parse_option(text: str) -> tuple[str, str, str]:
+    """`ENGINE.KEY=VALUE` -> (engine, key, value)."""
+    key, sep, value = text.partition("=")
+    engine, dot, name = key.partition(".")
+    if not sep or not dot or not engine or not name:
+        raise BenchErrorLine(f"--option {text!r}: expected ENGINE.KEY=VALUE (e.g. openvino.hint=THROUGHPUT)")
+    return engine, name, value
+
+
+def parse_pairs(items: list[str], flag: str) -> dict[str, str]:
+    """`NAME=VALUE` items into a dict."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise BenchErrorLine(f"{flag} {item!r}: expected NAME=VALUE")
+        out[name] = value
+    return out
+
+
+class BenchErrorLine(BenchError):
+    """A flag that does not parse."""
+
+
+@app.command()
+def run(
+    model: Path = typer.Argument(..., help="the model file (.onnx)"),
+    engine: Optional[str] = typer.Option(None, "--engine", "-e", help="comma-separated engines (default: every engine installed here)"),
+    precision: str = typer.Option("fp32", "--precision", "-p", help="comma-separated precisions"),
+    shape: list[str] = typer.Option([], "--shape", help="NAME=D1,D2,... for dynamic inputs (repeatable)"),
+    input_file: list[str] = typer.Option([], "--input", help="NAME=file.npy real data for an input (repeatable)"),
+    inputs_npz: Optional[Path] = typer.Option(None, "--inputs", help=".npz file of real inputs, keyed by input name"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="inference threads for every engine"),
+    option: list[str] = typer.Option([], "--option", "-o", help="ENGINE.KEY=VALUE engine option (repeatable)"),
+    warmup: float = typer.Option(1.0, "--warmup", help="warm-up seconds (and at least 10 iterations)"),
+    duration: float = typer.Option(5.0, "--duration", help="measure at least this many seconds"),
+    iterations: int = typer.Option(100, "--iterations", help="measure at least this many iterations"),
+    max_duration: Optional[float] = typer.Option(None, "--max-duration", help="stop measuring after this many seconds (default: max(60, 2 x duration))"),
+    target_ci: Optional[float] = typer.Option(None, "--target-ci", help="stop early once the median's 95%% CI is within ±this %%"),
+    power: str = typer.Option("none", "--power", help="power sensor: auto, none, rapl, nvml, jetson, hwmon, meter"),
+    as_json: bool = typer.Option(False, "--json", help="print the RunResults as a JSON list"),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Benchmark MODEL on this machine with each engine and precision; store every run."""
+    from orchestrator.commands.run import RunRequest, available_engines, execute
+
+    options: dict[str, dict[str, str]] = {}
+    for eng, key, value in map(parse_option, option):
+        options.setdefault(eng, {})[key] = value
+    length = RunLength(warmup_s=warmup, min_duration_s=duration, min_iterations=iterations,
+                       max_duration_s=max_duration if max_duration is not None else max(60.0, 2 * duration),
+                       target_ci_pct=target_ci)
+    req = RunRequest(model=model, engines=_split(engine) if engine else available_engines(),
+                     precisions=_split(precision), shapes=dict(map(parse_shape, shape)),
+                     options=options, threads=threads, length=length,
+                     input_files=parse_pairs(input_file, "--input"),
+                     npz=str(inputs_npz) if inputs_npz else None, power=PowerSpec(sensor=power), db=db)
+    with render.JobProgress(err, enabled=not as_json) as bar:
+        results = execute(req, progress_for=bar.track, on_result=bar.finish)
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results], indent=1))
+    else:
+        render.run_table(render.stdout_console(), results)
+    if any(r.status != "ok" for r in results):
+        raise typer.Exit(2)
+
+
+@app.command()
+def results(
+    last: Optional[int] = typer.Option(20, "--last", "-n", help="the newest N runs (0: all)"),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
+    study: Optional[str] = typer.Option(None, "--study", help="only runs of this study"),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Show stored runs."""
+    from orchestrator.commands.results import show
+
+    show(render.stdout_console(), db=db, last=last or None, fmt=fmt, study=study)
+
+
+@app.command()
+def zoo(
+    name: str = typer.Argument(..., help="a zoo model name, or 'list'"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="where to write the .onnx file"),
+    batch: int = typer.Option(1, "--batch", help="batch size fixed in the model"),
+    dynamic: bool = typer.Option(False, "--dynamic", help="leave the batch dimension symbolic"),
+) -> None:
+    """List the built-in synthetic models, or write one as ONNX."""
+    from orchestrator.commands.zoo import list_models, write
+
+    if name == "list":
+        list_models(render.stdout_console())
+        return
+    path = write(name, output or Path(f"{name}.onnx"), None if dynamic else batch)
+    print(path)
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def main() -> None:
+    """Console-script entry point: a BenchError is one line on stderr and exit code 1."""
+    try:
+        app()
+    except BenchError as e:
+        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

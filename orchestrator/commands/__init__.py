@@ -1,0 +1,1 @@
+"""One module per `bench` verb: plain functions that the CLI and the tests call."""

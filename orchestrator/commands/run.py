@@ -1,0 +1,138 @@
+"""`bench run`: benchmark one model on this machine, variant by variant, and store every run.
+
+`plan` validates everything and builds the JobSpecs without side effects; `execute` stores the
+study and its jobs, runs each job through the transport and ingests each RunResult as it
+arrives, so a run that finished is stored even if a later one fails.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from agents.engines import get_engine, known_engines
+from agents.errors import UserError
+from agents.inputs import load_user_data, resolve_shapes, shapes_from_data
+from agents.runner import sha256_file
+from agents.spec import (PRECISIONS, InputSpec, JobSpec, ModelRef, PowerSpec, RunLength,
+                         RunResult, Scenario, Variant)
+from orchestrator.modelinfo import read_inputs
+from orchestrator.transports import get_transport
+from orchestrator.transports.base import Progress, Transport
+from results.db import open_db
+from results.ingest import add_jobs, ingest
+from results.models import Study
+
+
+@dataclass
+class RunRequest:
+    """Everything `bench run` was asked to do."""
+
+    model: Path
+    engines: list[str]
+    precisions: list[str] = field(default_factory=lambda: ["fp32"])
+    shapes: dict[str, list[int]] = field(default_factory=dict)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    threads: int | None = None
+    length: RunLength = field(default_factory=RunLength)
+    input_files: dict[str, str] = field(default_factory=dict)
+    npz: str | None = None
+    power: PowerSpec = field(default_factory=PowerSpec)
+    device: str = "local"
+    db: str | None = None
+
+
+def available_engines() -> list[str]:
+    """The engines whose SDK imports on this machine (the default for `bench run`)."""
+    from agents.probe import engines
+    return [name for name, info in engines().items() if info["available"]]
+
+
+def validate_length(length: RunLength) -> None:
+    """Reject run-length settings that cannot mean anything.
+
+    Raises:
+        UserError: naming the flag.
+    """
+    checks = [(length.warmup_s >= 0, f"--warmup must be >= 0 seconds, got {length.warmup_s:g}"),
+              (length.min_duration_s > 0, f"--duration must be > 0 seconds, got {length.min_duration_s:g}"),
+              (length.min_iterations >= 1, f"--iterations must be >= 1, got {length.min_iterations}"),
+              (length.max_duration_s >= length.min_duration_s,
+               f"--max-duration ({length.max_duration_s:g} s) is shorter than --duration "
+               f"({length.min_duration_s:g} s)")]
+    for ok, message in checks:
+        if not ok:
+            raise UserError(message)
+
+
+def plan(req: RunRequest) -> tuple[Study, list[JobSpec]]:
+    """Validate the request and build one JobSpec per (engine, precision); no side effects.
+
+    Raises:
+        UserError: any bad input, as one line.
+    """
+    validate_length(req.length)
+    _check_names(req)
+    inputs = read_inputs(req.model)
+    data = load_user_data(req.input_files, req.npz)
+    resolve_shapes(inputs, {**req.shapes, **shapes_from_data(inputs, data)})
+    model = ModelRef(path=str(req.model.resolve()), sha256=sha256_file(req.model),
+                     size_bytes=req.model.stat().st_size, name=req.model.stem)
+    study = Study(id=uuid.uuid4().hex[:12], name=f"run {req.model.name}", source="bench run")
+    specs = [_spec(req, model, study.id, engine, precision)
+             for engine in req.engines for precision in req.precisions]
+    study.spec = {"model": model.path, "engines": req.engines, "precisions": req.precisions}
+    return study, specs
+
+
+def _check_names(req: RunRequest) -> None:
+    if not req.engines:
+        raise UserError("no engine to run: none is installed here; install benchlab[onnxruntime] "
+                        "or benchlab[openvino]")
+    for engine in req.engines:
+        get_engine(engine)  # raises UnknownEngine with the known names
+    for precision in req.precisions:
+        if precision not in PRECISIONS:
+            raise UserError(f"unknown precision '{precision}'; known: {', '.join(PRECISIONS)}")
+    for engine in req.options:
+        if engine not in req.engines:
+            raise UserError(f"--option for engine '{engine}', which is not in --engine "
+                            f"({', '.join(req.engines)}); known engines: {', '.join(known_engines())}")
+    if req.threads is not None and req.threads < 1:
+        raise UserError(f"--threads must be >= 1, got {req.threads}")
+
+
+def _spec(req: RunRequest, model: ModelRef, study_id: str, engine: str, precision: str) -> JobSpec:
+    raw = dict(req.options.get(engine, {}))
+    if req.threads is not None:
+        raw.setdefault("threads", req.threads)
+    get_engine(engine).options(raw, source=f"--option {engine}.*")  # validate now, not on the board
+    files = {k: str(Path(v).resolve()) for k, v in req.input_files.items()}
+    return JobSpec(job_id=uuid.uuid4().hex[:16], model=model, study_id=study_id,
+                   variant=Variant(engine=engine, precision=precision, options=raw),
+                   scenario=Scenario(), run=req.length, device=req.device, power=req.power,
+                   inputs=InputSpec(shapes=dict(req.shapes), files=files,
+                                    npz=str(Path(req.npz).resolve()) if req.npz else None))
+
+
+def execute(req: RunRequest, transport: Transport | None = None,
+            progress_for: Callable[[JobSpec], Progress | None] = lambda spec: None,
+            on_result: Callable[[RunResult], None] = lambda r: None) -> list[RunResult]:
+    """Plan, store the study, run each job and store each result as it arrives.
+
+    Returns:
+        The RunResults, in job order.
+    """
+    study, specs = plan(req)
+    db = open_db(req.db)
+    add_jobs(db, study, specs)
+    transport = transport or get_transport("local")
+    results = []
+    for spec in specs:
+        result = transport.run(spec, progress_for(spec))
+        ingest(db, result)
+        on_result(result)
+        results.append(result)
+    return results

@@ -1,0 +1,81 @@
+"""Terminal output: the live progress bar of a run and the tables of results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agents.spec import JobSpec, RunResult
+
+
+def stdout_console() -> Console:
+    """The console tables go to: full width in a terminal, 160 columns into a pipe or file."""
+    import sys
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+class JobProgress:
+    """One progress line per job: its phase, the measured fraction and the iteration count."""
+
+    def __init__(self, console: Console, enabled: bool = True):
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                  TextColumn("{task.fields[iterations]} it"), TimeElapsedColumn(),
+                                  console=console, disable=not enabled, transient=False)
+        self._tasks: dict[str, TaskID] = {}
+        self._labels: dict[str, str] = {}
+
+    def __enter__(self) -> JobProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._progress.__exit__(*exc)
+
+    def track(self, spec: JobSpec):
+        """A progress callback for one job, adding its line."""
+        label = f"{spec.variant.engine} {spec.variant.precision}"
+        task = self._progress.add_task(f"{label}: queued", total=1.0, iterations=0)
+        self._tasks[spec.job_id], self._labels[spec.job_id] = task, label
+
+        def update(phase: str, fraction: float, iterations: int) -> None:
+            done = fraction if phase == "measure" else (1.0 if phase == "done" else 0.0)
+            self._progress.update(task, description=f"{label}: {phase}", completed=done,
+                                  iterations=iterations)
+        return update
+
+    def finish(self, result: RunResult) -> None:
+        """Mark a job's line with its final status."""
+        task = self._tasks.get(result.job_id)
+        if task is not None:
+            self._progress.update(task, description=f"{self._labels[result.job_id]}: {result.status}",
+                                  completed=1.0)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def run_table(console: Console, results: list[RunResult]) -> None:
+    """The table `bench run` ends with: one row per variant."""
+    table = Table(title="benchlab results")
+    for col in ("engine", "precision", "status", "p50 ms", "p99 ms", "throughput /s",
+                "cold start ms", "iterations", "flags"):
+        table.add_column(col, justify="right" if col[0] in "pitc" and col != "precision" else "left")
+    for r in results:
+        m, v = r.metrics, r.job.variant if r.job else None
+        table.add_row(v.engine if v else "?", v.precision if v else "?", r.status,
+                      _fmt(m.get("latency_p50_ms")), _fmt(m.get("latency_p99_ms")),
+                      _fmt(m.get("throughput_ips"), 1), _fmt(m.get("cold_start_ms"), 1),
+                      _fmt(m.get("iterations")), ",".join(r.flags))
+    console.print(table)
+    for r in results:
+        if r.error:
+            console.print(f"[red]{r.job.variant.engine if r.job else r.job_id}: {r.status}:[/] {r.error}",
+                          highlight=False)

@@ -1,0 +1,113 @@
+"""Run the agent as a child process on this machine.
+
+A child process per job, not a call in this process: a crashing engine cannot take the
+orchestrator down, and one engine's idle thread pool (ONNX Runtime spins) cannot disturb the
+next engine's measurement.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from agents.spec import JobSpec, RunResult
+from orchestrator.transports.base import Progress, Transport
+
+_STDERR_TAIL = 4000
+
+
+class LocalTransport(Transport):
+    """The local machine as a device: `python -m agents run -` in a child process.
+
+    Args:
+        python: the interpreter that runs the agent.
+        default_timeout_s: per-job limit when the JobSpec sets none.
+        env: extra environment for the agent process.
+    """
+
+    def __init__(self, python: str = sys.executable, default_timeout_s: float = 3600.0,
+                 env: dict[str, str] | None = None):
+        self.python = python
+        self.default_timeout_s = default_timeout_s
+        self.env = env or {}
+        self._procs: dict[str, subprocess.Popen] = {}
+
+    def health(self) -> str | None:
+        return None if os.access(self.python, os.X_OK) else f"{self.python} is not executable"
+
+    def put(self, local_path: Path) -> str:
+        return str(Path(local_path).resolve())
+
+    def run(self, spec: JobSpec, on_progress: Progress | None = None) -> RunResult:
+        proc = subprocess.Popen([self.python, "-m", "agents", "run", "-", "--progress"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                env=_child_env(self.env))
+        self._procs[spec.job_id] = proc
+        stderr: list[str] = []
+        reader = threading.Thread(target=_read_progress, args=(proc, on_progress, stderr), daemon=True)
+        reader.start()
+        timeout = spec.run.timeout_s or self.default_timeout_s
+        try:
+            out, _ = proc.communicate(spec.to_json(), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            proc.communicate()
+            return _infra(spec, f"local agent timed out after {timeout:g} s", stderr)
+        finally:
+            self._procs.pop(spec.job_id, None)
+            reader.join(5)
+        return _parse(spec, proc.returncode, out, stderr)
+
+    def cancel(self, job_id: str) -> None:
+        proc = self._procs.get(job_id)
+        if proc is not None:
+            _kill(proc)
+
+
+def _child_env(extra: dict[str, str]) -> dict[str, str]:
+    # The agent package must import in the child even when benchlab is not installed.
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+def _read_progress(proc: subprocess.Popen, on_progress: Progress | None, stderr: list[str]) -> None:
+    for line in proc.stderr:
+        try:
+            msg = json.loads(line)
+            if on_progress and "progress" in msg:
+                on_progress(msg["progress"], float(msg["fraction"]), int(msg["iterations"]))
+                continue
+        except (ValueError, TypeError, KeyError):
+            pass
+        stderr.append(line)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _parse(spec: JobSpec, returncode: int, out: str, stderr: list[str]) -> RunResult:
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    if returncode == 0 and lines:
+        try:
+            return RunResult.from_json(lines[-1])
+        except ValueError as e:
+            return _infra(spec, f"agent printed an unreadable RunResult: {e}", stderr)
+    how = f"signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
+    return _infra(spec, f"local agent died ({how})", stderr)
+
+
+def _infra(spec: JobSpec, message: str, stderr: list[str]) -> RunResult:
+    tail = "".join(stderr)[-_STDERR_TAIL:]
+    return RunResult(job_id=spec.job_id, attempt=spec.attempt, status="infra-error", job=spec,
+                     error=message, error_type="TransportError", traceback=tail or None)

@@ -1,0 +1,1 @@
+"""Results: SQL tables, the database engine, idempotent ingest and DataFrame queries."""

@@ -1,0 +1,116 @@
+"""Shared fixtures: zoo models on disk, short run lengths, and databases (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import onnx
+import pytest
+
+from agents.runner import sha256_file
+from agents.spec import JobSpec, ModelRef, RunLength, Variant
+from orchestrator import zoo
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_URL = os.environ.get("BENCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU")
+
+
+@pytest.fixture
+def short_length() -> RunLength:
+    """A run length that keeps each measured job well under a second."""
+    return RunLength(warmup_iterations=3, warmup_s=0.05, min_iterations=20,
+                     min_duration_s=0.2, max_duration_s=5.0)
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    """Factory: write a zoo model (or any ModelProto) into tmp_path and return its path."""
+
+    def make(name: str | onnx.ModelProto, batch: int | None = 1, filename: str | None = None) -> Path:
+        if isinstance(name, onnx.ModelProto):
+            path = tmp_path / (filename or f"{name.graph.name or 'model'}.onnx")
+            onnx.save(name, str(path))
+            return path
+        return zoo.save(name, tmp_path / (filename or f"{name}.onnx"), batch=batch)
+
+    return make
+
+
+@pytest.fixture
+def job_for(short_length):
+    """Factory: a JobSpec for a model file and an engine, with a short run length."""
+
+    def make(path: Path, engine: str, **kwargs) -> JobSpec:
+        return JobSpec(job_id=uuid.uuid4().hex[:16],
+                       model=ModelRef(str(path), sha256_file(path), name=path.stem),
+                       variant=Variant(engine, options=kwargs.pop("options", {})),
+                       run=short_length, **kwargs)
+
+    return make
+
+
+def _pg_database():
+    """Create a throw-away PostgreSQL database; None (with the reason) when the server is absent."""
+    import sqlalchemy as sa
+
+    name = f"bench_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as e:
+        return None, admin, name, str(e).splitlines()[0]
+    return PG_URL.rsplit("/", 1)[0] + f"/{name}", admin, name, None
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """URL of a fresh PostgreSQL database for this test session (dropped afterwards).
+
+    Skipped when the server is unreachable, except under CI=true, where it must be there.
+    """
+    url, admin, name, reason = _pg_database()
+    if url is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {PG_URL} is required under CI: {reason}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {reason}")
+    yield url
+    import sqlalchemy as sa
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    """Each database test runs on a SQLite file and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'bench.db'}"
+    base = request.getfixturevalue("pg_url")
+    # One database per session, so each test gets its own schema-free slate: drop all tables.
+    import sqlalchemy as sa
+    from sqlmodel import SQLModel
+    eng = sa.create_engine(base)
+    SQLModel.metadata.drop_all(eng)
+    eng.dispose()
+    return base
+
+
+@pytest.fixture
+def bench():
+    """The real `bench` CLI in a child process: bench(*args, cwd=..., env=...) -> CompletedProcess."""
+    return _bench
+
+
+def _bench(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300):
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
