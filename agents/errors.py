@@ -34,3 +34,19 @@ class EngineUnavailable(InfraError):
         super().__init__(f"engine '{engine}' is not available here: {reason}")
         self.engine = engine
         self.reason = reason
+
+
+class SensorUnavailable(InfraError):
+    """A power sensor is absent, unreadable or unsupported on this device.
+
+    The runner does not fail a run for it: the power fields stay None and `reason` is stored.
+
+    Args:
+        sensor: the sensor's registry name.
+        reason: why it cannot be used, e.g. "energy_uj is readable by root only".
+    """
+
+    def __init__(self, sensor: str, reason: str):
+        super().__init__(f"power sensor '{sensor}' is not available here: {reason}")
+        self.sensor = sensor
+        self.reason = reason

@@ -1,7 +1,9 @@
 """Run one JobSpec end to end and always return a RunResult, whatever went wrong.
 
-Phases, each timed on the monotonic clock: compile, load, first_inference, warmup, measure.
-Cold start (load + first inference) is reported apart from the steady state.
+Phases, each timed on the monotonic clock: idle (power), compile, load, first_inference,
+warmup, measure. Cold start (load + first inference) is reported apart from the steady state.
+The power sampler runs only around warm-up and measure, and its metrics cover exactly the
+measured window; device telemetry is snapshotted just before warm-up and just after measure.
 """
 
 from __future__ import annotations
@@ -19,11 +21,18 @@ from agents import harness, probe
 from agents.engines import get_engine
 from agents.engines.base import Session, short_message
 from agents.errors import InfraError, ModelError, UserError
+from agents.harness import Measurement
 from agents.inputs import load_user_data, make_input_sets, shapes_from_data
+from agents.power.sampler import Sampler, open_sampler
 from agents.spec import JobSpec, RunResult
 from agents.stats import summarize
+from agents.telemetry import Telemetry, throttle_reasons
 
 Progress = Callable[[str, float, int], None]
+# What window_metrics returns that is not a number: stored in environment["power"].
+_POWER_ENV = {"power_rails": "rails_summed", "power_method": "method", "power_reason": "reason",
+              "power_samples": "samples_in_window"}
+TRACE_POINTS = 500
 
 
 def sha256_file(path: Path) -> str:
@@ -35,12 +44,14 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def run_job(spec: JobSpec, progress: Progress | None = None) -> RunResult:
+def run_job(spec: JobSpec, progress: Progress | None = None,
+            telemetry: Telemetry | None = None) -> RunResult:
     """Compile, load, warm up and measure one job.
 
     Args:
         spec: the job.
         progress: called with (phase, fraction of the phase done, iterations so far).
+        telemetry: reads the device's temperatures and clocks (this machine's by default).
     Returns:
         A RunResult with status ok, model-error or infra-error; never raises for a job's failure.
     """
@@ -48,7 +59,7 @@ def run_job(spec: JobSpec, progress: Progress | None = None) -> RunResult:
                        started_at=_now())
     try:
         result.environment = probe.environment()
-        _execute(spec, result, progress or (lambda *a: None))
+        _execute(spec, result, progress or (lambda *a: None), telemetry or Telemetry())
     except (ModelError, UserError) as e:
         _fail(result, "model-error", e)
     except InfraError as e:
@@ -62,7 +73,7 @@ def run_job(spec: JobSpec, progress: Progress | None = None) -> RunResult:
     return result
 
 
-def _execute(spec: JobSpec, result: RunResult, progress: Progress) -> None:
+def _execute(spec: JobSpec, result: RunResult, progress: Progress, telemetry: Telemetry) -> None:
     model = Path(spec.model.path)
     if not model.is_file():
         raise InfraError(f"model file {model} is not on this device")
@@ -72,6 +83,30 @@ def _execute(spec: JobSpec, result: RunResult, progress: Progress) -> None:
     result.environment["engine"] = engine.name
     result.environment["engine_version"] = engine.version()
     options = engine.options(spec.variant.options, source=f"job {spec.job_id} engine options")
+    sampler = open_sampler(spec.power.sensor, spec.power.options, spec.power.rate_hz)
+    try:
+        _idle(spec, sampler, result, progress)
+        _prepare_and_measure(spec, engine, options, result, progress, sampler, telemetry)
+    finally:
+        sampler.close()
+        result.environment["power"] = {**sampler.describe(),
+                                       **result.environment.get("power", {})}
+
+
+def _idle(spec: JobSpec, sampler: Sampler, result: RunResult, progress: Progress) -> None:
+    # Idle power is the board at rest before this job touches it: before compile and load.
+    if sampler.sensor is None or spec.power.idle_s <= 0:
+        sampler.measure_idle(spec.power.idle_s)
+        return
+    progress("idle", 0.0, 0)
+    t0 = time.perf_counter()
+    sampler.measure_idle(spec.power.idle_s)
+    result.phases_s["idle"] = time.perf_counter() - t0
+
+
+def _prepare_and_measure(spec: JobSpec, engine, options, result: RunResult, progress: Progress,
+                         sampler: Sampler, telemetry: Telemetry) -> None:
+    model = Path(spec.model.path)
     progress("compile", 0.0, 0)
     workdir = Path(spec.cache_dir or tempfile.gettempdir())
     artifact = engine.compile(model, spec.variant.precision, options, workdir)
@@ -85,13 +120,13 @@ def _execute(spec: JobSpec, result: RunResult, progress: Progress) -> None:
     session = engine.load(artifact, options, {**spec.inputs.shapes, **data_shapes})
     result.phases_s["load"] = time.perf_counter() - t0
     try:
-        _measure(spec, session, user_data, result, progress)
+        _measure(spec, session, user_data, result, progress, sampler, telemetry)
     finally:
         session.close()
 
 
 def _measure(spec: JobSpec, session: Session, user_data: dict, result: RunResult,
-             progress: Progress) -> None:
+             progress: Progress, sampler: Sampler, telemetry: Telemetry) -> None:
     shapes_from_data(session.inputs, user_data)  # rejects data for inputs the model lacks
     shapes = {t.name: list(t.shape) for t in session.inputs}
     sets = make_input_sets(session.inputs, shapes, user_data, spec.inputs.sets, spec.inputs.seed)
@@ -104,9 +139,7 @@ def _measure(spec: JobSpec, session: Session, user_data: dict, result: RunResult
     except Exception as e:
         raise ModelError(f"{spec.variant.engine}: inference failed: {short_message(e)}") from e
     result.phases_s["first_inference"] = first_ms / 1e3
-    iters, warm_s = harness.warm_up(session, prepared, spec.run, progress=progress)
-    result.phases_s["warmup"] = warm_s
-    m = harness.measure_single_stream(session, prepared, spec.run, progress=progress)
+    m, iters = _timed(spec, session, prepared, result, progress, sampler, telemetry)
     result.phases_s["measure"] = m.wall_s
     result.set_latencies_ns(m.samples_ns)
     result.metrics.update(summarize(m.samples_ns, m.wall_s, spec.scenario.batch))
@@ -115,10 +148,51 @@ def _measure(spec: JobSpec, session: Session, user_data: dict, result: RunResult
         "cold_start_ms": result.phases_s["load"] * 1e3 + first_ms,
         "measure_start_ns": m.start_ns, "measure_end_ns": m.end_ns})
     result.environment["stopped_by"] = m.stopped_by
-    cv = result.metrics.get("latency_cv")
-    if cv is not None and cv > spec.run.noisy_cv:
-        result.flags.append("noisy")
+    _record_power(result, sampler, m, int(m.samples_ns.size) * spec.scenario.batch)
+    _flag(result, spec.run.noisy_cv)
     progress("done", 1.0, int(m.samples_ns.size))
+
+
+def _timed(spec: JobSpec, session: Session, prepared: list, result: RunResult,
+           progress: Progress, sampler: Sampler, telemetry: Telemetry) -> tuple[Measurement, int]:
+    """Warm-up and measure with the sampler running, between two telemetry snapshots."""
+    before = telemetry.snapshot()
+    sampler.start()
+    try:
+        iters, warm_s = harness.warm_up(session, prepared, spec.run, progress=progress)
+        m = harness.measure_single_stream(session, prepared, spec.run, progress=progress)
+    finally:
+        sampler.stop()
+    after = telemetry.snapshot()
+    result.phases_s["warmup"] = warm_s
+    result.environment["telemetry"] = {"before": before, "after": after,
+                                       "throttle_reasons": throttle_reasons(before, after)}
+    return m, iters
+
+
+def _record_power(result: RunResult, sampler: Sampler, m: Measurement, inferences: int) -> None:
+    """Power metrics over exactly the measured window; rails and reasons in the environment."""
+    power = sampler.window_metrics(m.start_ns, m.end_ns, inferences)
+    result.metrics.update({k: v for k, v in power.items() if k not in _POWER_ENV})
+    result.environment["power"] = {**sampler.describe(),
+                                   **{_POWER_ENV[k]: power[k] for k in _POWER_ENV}}
+    result.power_trace = sampler.trace(TRACE_POINTS, window=(m.start_ns, m.end_ns))
+
+
+def _flag(result: RunResult, noisy_cv: float) -> None:
+    """`noisy` (CV above the limit) and `throttled` each also make the run `unstable`."""
+    reasons = []
+    cv = result.metrics.get("latency_cv")
+    if cv is not None and cv > noisy_cv:
+        result.flags.append("noisy")
+        reasons.append(f"latency CV {cv:.3f} above {noisy_cv:g}")
+    throttled = result.environment.get("telemetry", {}).get("throttle_reasons", [])
+    if throttled:
+        result.flags.append("throttled")
+        reasons.extend(throttled)
+    if reasons:
+        result.flags.append("unstable")
+        result.environment["unstable_reasons"] = reasons
 
 
 def _fail(result: RunResult, status: str, e: BaseException, message: str | None = None) -> None:

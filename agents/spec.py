@@ -148,7 +148,8 @@ class RunResult:
 
     `metrics` use units in their names (`latency_p50_ms`, `throughput_ips`); a metric that
     could not be measured is None, never 0. `phases_s` holds each phase's duration:
-    compile, load, first_inference, warmup, measure.
+    idle (power), compile, load, first_inference, warmup, measure. `power_trace` is the
+    sampled power, downsampled for plots (see `agents.power.sampler.Sampler.trace`).
     """
 
     job_id: str
@@ -166,6 +167,7 @@ class RunResult:
     traceback: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    power_trace: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
