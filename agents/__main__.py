@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("probe", help="print what this board is and has, as JSON")
     args = parser.parse_args(argv)
     if args.verb == "probe":
-        print(json.dumps({"environment": probe.environment(), "engines": probe.engines()}))
+        from agents.power.discover import probe_sensors
+        print(json.dumps({"environment": probe.environment(), "engines": probe.engines(),
+                          "power_sensors": probe_sensors()}, default=str))
         return 0
     try:
         text = sys.stdin.read() if args.job == "-" else open(args.job).read()

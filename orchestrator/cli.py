@@ -71,6 +71,8 @@ def run(
     max_duration: Optional[float] = typer.Option(None, "--max-duration", help="stop measuring after this many seconds (default: max(60, 2 x duration))"),
     target_ci: Optional[float] = typer.Option(None, "--target-ci", help="stop early once the median's 95%% CI is within ±this %%"),
     power: str = typer.Option("none", "--power", help="power sensor: auto, none, rapl, nvml, jetson, hwmon, meter"),
+    power_option: list[str] = typer.Option([], "--power-option", help="KEY=VALUE option of the power sensor (repeatable)"),
+    idle_power: float = typer.Option(2.0, "--idle-power", help="seconds of idle power measured before the run (0: skip)"),
     as_json: bool = typer.Option(False, "--json", help="print the RunResults as a JSON list"),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
@@ -87,7 +89,9 @@ def run(
                      precisions=_split(precision), shapes=dict(map(parse_shape, shape)),
                      options=options, threads=threads, length=length,
                      input_files=parse_pairs(input_file, "--input"),
-                     npz=str(inputs_npz) if inputs_npz else None, power=PowerSpec(sensor=power), db=db)
+                     npz=str(inputs_npz) if inputs_npz else None, db=db,
+                     power=PowerSpec(sensor=power, options=parse_pairs(power_option, "--power-option"),
+                                     idle_s=idle_power if power != "none" else 0.0))
     with render.JobProgress(err, enabled=not as_json) as bar:
         results = execute(req, progress_for=bar.track, on_result=bar.finish)
     if as_json:

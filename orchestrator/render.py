@@ -62,20 +62,28 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _sig(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
 def run_table(console: Console, results: list[RunResult]) -> None:
     """The table `bench run` ends with: one row per variant."""
     table = Table(title="benchlab results")
     for col in ("engine", "precision", "status", "p50 ms", "p99 ms", "throughput /s",
-                "cold start ms", "iterations", "flags"):
-        table.add_column(col, justify="right" if col[0] in "pitc" and col != "precision" else "left")
+                "cold start ms", "iterations", "power W", "J/inference", "flags"):
+        table.add_column(col, justify="left" if col in ("engine", "precision", "status", "flags") else "right")
     for r in results:
         m, v = r.metrics, r.job.variant if r.job else None
         table.add_row(v.engine if v else "?", v.precision if v else "?", r.status,
                       _fmt(m.get("latency_p50_ms")), _fmt(m.get("latency_p99_ms")),
                       _fmt(m.get("throughput_ips"), 1), _fmt(m.get("cold_start_ms"), 1),
-                      _fmt(m.get("iterations")), ",".join(r.flags))
+                      _fmt(m.get("iterations")), _fmt(m.get("power_avg_w"), 2),
+                      _sig(m.get("energy_per_inference_j")), ",".join(r.flags))
     console.print(table)
     for r in results:
+        reason = (r.environment.get("power") or {}).get("reason")
+        if r.status == "ok" and r.metrics.get("energy_j") is None and reason and "off" not in reason:
+            console.print(f"{r.job.variant.engine}: no power figures: {reason}", highlight=False)
         if r.error:
             console.print(f"[red]{r.job.variant.engine if r.job else r.job_id}: {r.status}:[/] {r.error}",
                           highlight=False)

@@ -98,6 +98,8 @@ class Run(SQLModel, table=True):
     throughput_ips: Optional[float] = None
     cold_start_ms: Optional[float] = None
     iterations: Optional[int] = None
+    power_avg_w: Optional[float] = None
+    energy_per_inference_j: Optional[float] = None
     flags: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     error: Optional[str] = None
     latencies: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary))

@@ -157,13 +157,14 @@ def build_options(cls: type, raw: dict[str, Any], source: str) -> Any:
         UserError: an unknown key or a value of the wrong type, naming the key and `source`.
     """
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = _type_names(cls)
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise UserError(f"{source}: unknown option(s) {', '.join(unknown)} for {cls.__qualname__}; "
                         f"known: {', '.join(sorted(fields))}")
     values = {}
     for key, value in raw.items():
-        values[key] = _coerce(key, value, fields[key].type, source)
+        values[key] = _coerce(key, value, hints[key], source)
     opts = cls(**values)
     validate = getattr(opts, "validate", None)
     if validate:
@@ -171,8 +172,20 @@ def build_options(cls: type, raw: dict[str, Any], source: str) -> Any:
     return opts
 
 
-def _coerce(key: str, value: Any, type_name: Any, source: str) -> Any:
-    text = str(type_name)
+def _type_names(cls: type) -> dict[str, str]:
+    # Annotations are strings under `from __future__ import annotations` and types otherwise;
+    # a plug-in may use either, so compare by name.
+    out = {}
+    for f in dataclasses.fields(cls):
+        t = f.type
+        out[f.name] = t if isinstance(t, str) else getattr(t, "__name__", None) or str(t)
+        if not isinstance(t, str) and str(t).startswith(("int |", "float |", "str |", "bool |")):
+            out[f.name] = str(t)
+    return out
+
+
+def _coerce(key: str, value: Any, type_name: str, source: str) -> Any:
+    text = type_name
     if value is None:
         if "None" in text:
             return None

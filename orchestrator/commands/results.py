@@ -14,7 +14,8 @@ FORMATS = ("table", "csv", "json")
 _TABLE = [("id", "id"), ("created_at", "when (UTC)"), ("device", "device"), ("model_name", "model"),
           ("engine", "engine"), ("precision", "precision"), ("status", "status"),
           ("latency_p50_ms", "p50 ms"), ("latency_p99_ms", "p99 ms"),
-          ("throughput_ips", "throughput /s"), ("cold_start_ms", "cold start ms"), ("flags", "flags")]
+          ("throughput_ips", "throughput /s"), ("cold_start_ms", "cold start ms"),
+          ("power_avg_w", "power W"), ("energy_per_inference_j", "J/inference"), ("flags", "flags")]
 
 
 def show(console: Console, db: str | None, last: int | None, fmt: str, study: str | None) -> None:
@@ -47,7 +48,7 @@ def _cell(value) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "-"
     if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 1000 else f"{value:,.0f}"
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, list):
         return ",".join(value)
     if hasattr(value, "strftime"):

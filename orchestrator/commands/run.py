@@ -15,6 +15,7 @@ from typing import Any, Callable
 from agents.engines import get_engine, known_engines
 from agents.errors import UserError
 from agents.inputs import load_user_data, resolve_shapes, shapes_from_data
+from agents.power import check_options as check_power_options
 from agents.runner import sha256_file
 from agents.spec import (PRECISIONS, InputSpec, JobSpec, ModelRef, PowerSpec, RunLength,
                          RunResult, Scenario, Variant)
@@ -102,6 +103,9 @@ def _check_names(req: RunRequest) -> None:
                             f"({', '.join(req.engines)}); known engines: {', '.join(known_engines())}")
     if req.threads is not None and req.threads < 1:
         raise UserError(f"--threads must be >= 1, got {req.threads}")
+    if req.power.idle_s < 0:
+        raise UserError(f"--idle-power must be >= 0 seconds, got {req.power.idle_s:g}")
+    check_power_options(req.power.sensor, req.power.options)  # names the sensor or the key
 
 
 def _spec(req: RunRequest, model: ModelRef, study_id: str, engine: str, precision: str) -> JobSpec:

@@ -119,3 +119,18 @@ def test_importing_agents_imports_no_vendor_sdk():
             "print([m for m in ('onnxruntime', 'openvino', 'tensorrt', 'pandas', 'sqlmodel') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_options_of_a_plugin_without_postponed_annotations_are_coerced():
+    import dataclasses
+
+    from agents.engines.base import build_options
+
+    @dataclasses.dataclass
+    class PluginOptions:
+        threads: int = 1
+        scale: float | None = None
+        fast: bool = False
+
+    opts = build_options(PluginOptions, {"threads": "3", "scale": "0.5", "fast": "yes"}, "test")
+    assert opts == PluginOptions(threads=3, scale=0.5, fast=True)

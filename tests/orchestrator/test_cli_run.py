@@ -143,3 +143,47 @@ def test_zoo_list_and_write(tmp_path, bench):
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 4
     bad = bench("zoo", "alexnet")
     assert bad.returncode == 1 and "unknown zoo model 'alexnet'" in bad.stderr
+
+
+def _hwmon_tree(root, watts):
+    dev = root / "sys/class/hwmon/hwmon0"
+    dev.mkdir(parents=True)
+    (dev / "name").write_text("ina226\n")
+    (dev / "power1_input").write_text(f"{int(watts * 1e6)}\n")  # microwatts, as hwmon reports
+    return root
+
+
+def test_power_is_measured_and_shown(tmp_path, bench, model_file):
+    root = _hwmon_tree(tmp_path / "fixture", watts=7.5)
+    db = tmp_path / "b.db"
+    out = bench("run", str(model_file("mlp")), "-e", "onnxruntime", "--power", "hwmon",
+                "--power-option", f"root={root}", "--idle-power", "0.2", "--db", str(db), *FAST)
+    assert out.returncode == 0, out.stderr
+    assert "J/inference" in out.stdout
+    (run,) = json.loads(bench("results", "--db", str(db), "-f", "json").stdout)
+    m = run["metrics"]
+    assert m["power_avg_w"] == pytest.approx(7.5, rel=0.01)
+    assert m["energy_per_inference_j"] == pytest.approx(7.5 / m["throughput_ips"], rel=0.05)
+    assert run["power_trace"] and run["environment"]["power"]["rails_summed"]
+    table = bench("results", "--db", str(db)).stdout
+    assert "J/inference" in table and "7.5" in table
+
+
+def test_missing_sensor_leaves_power_null_with_reason(tmp_path, bench, model_file):
+    out = bench("run", str(model_file("mlp")), "-e", "onnxruntime", "--power", "rapl",
+                "--power-option", f"root={tmp_path}", "--idle-power", "0", "--json",
+                "--db", str(tmp_path / "b.db"), *FAST)
+    assert out.returncode == 0, out.stderr
+    (run,) = json.loads(out.stdout)
+    assert run["metrics"]["energy_j"] is None and run["metrics"]["power_avg_w"] is None
+    assert run["environment"]["power"]["reason"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--power", "wattmeter"], "unknown power sensor 'wattmeter'"),
+    (["--power", "hwmon", "--power-option", "colour=red"], "colour"),
+    (["--power", "hwmon", "--idle-power", "-1"], "--idle-power must be >= 0"),
+])
+def test_bad_power_flags_are_one_line_errors(tmp_path, bench, model_file, args, message):
+    out = bench("run", str(model_file("mlp")), "-e", "onnxruntime", *args, "--db", str(tmp_path / "b.db"))
+    assert out.returncode == 1 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
