@@ -49,20 +49,27 @@ class LocalTransport(Transport):
                                 stderr=subprocess.PIPE, text=True, start_new_session=True,
                                 env=_child_env(self.env))
         self._procs[spec.job_id] = proc
+        # One reader per pipe, each the pipe's only reader: sharing a pipe between a thread
+        # and communicate() lets one steal data the other was told was ready, and hang.
+        stdout: list[str] = []
         stderr: list[str] = []
-        reader = threading.Thread(target=_read_progress, args=(proc, on_progress, stderr), daemon=True)
-        reader.start()
+        readers = [threading.Thread(target=lambda: stdout.append(proc.stdout.read()), daemon=True),
+                   threading.Thread(target=_read_progress, args=(proc, on_progress, stderr), daemon=True)]
+        for reader in readers:
+            reader.start()
         timeout = spec.run.timeout_s or self.default_timeout_s
         try:
-            out, _ = proc.communicate(spec.to_json(), timeout=timeout)
+            _send(proc, spec.to_json())
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
-            proc.communicate()
+            proc.wait()
             return _infra(spec, f"local agent timed out after {timeout:g} s", stderr)
         finally:
             self._procs.pop(spec.job_id, None)
-            reader.join(5)
-        return _parse(spec, proc.returncode, out, stderr)
+            for reader in readers:
+                reader.join(10)
+        return _parse(spec, proc.returncode, "".join(stdout), stderr)
 
     def cancel(self, job_id: str) -> None:
         proc = self._procs.get(job_id)
@@ -87,6 +94,14 @@ def _read_progress(proc: subprocess.Popen, on_progress: Progress | None, stderr:
         except (ValueError, TypeError, KeyError):
             pass
         stderr.append(line)
+
+
+def _send(proc: subprocess.Popen, text: str) -> None:
+    try:
+        proc.stdin.write(text)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass  # the agent died at start; its exit code and stderr tell why
 
 
 def _kill(proc: subprocess.Popen) -> None:
