@@ -50,3 +50,7 @@ class SensorUnavailable(InfraError):
         super().__init__(f"power sensor '{sensor}' is not available here: {reason}")
         self.sensor = sensor
         self.reason = reason
+
+
+class UnsupportedVariant(ModelError):
+    """An (engine, precision) this engine or device cannot do: the variant is skipped, with why."""

@@ -100,6 +100,19 @@ class Session(ABC):
     def close(self) -> None:
         """Release the engine's resources."""
 
+    # Layout mapping for the accuracy check. The fp32 reference is the source ONNX model; a
+    # converted artifact may name or lay out its tensors differently (TFLite: NHWC). These two
+    # map between them; the defaults are for artifacts that keep the ONNX names and layouts.
+    layout_note: str | None = None
+
+    def adapt_inputs(self, reference_feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """This session's feeds for an input set given in the reference model's names/layouts."""
+        return reference_feeds
+
+    def adapt_outputs(self, outputs: list[np.ndarray]) -> list[np.ndarray]:
+        """This session's outputs (from `to_numpy`) in the reference model's order and layout."""
+        return outputs
+
 
 class Engine(ABC):
     """An inference runtime plug-in. Subclasses import their SDK lazily, inside methods."""
@@ -107,6 +120,11 @@ class Engine(ABC):
     name: ClassVar[str]
     precisions: ClassVar[tuple[str, ...]]
     Options: ClassVar[type]
+    # Model formats this engine loads, by file suffix (".onnx", ".tflite", ".xml" ...).
+    formats: ClassVar[tuple[str, ...]] = (".onnx",)
+    # Option names that change the compiled artifact (part of the cache key); the others
+    # (threads, streams ...) only change how it runs.
+    compile_keys: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def version(self) -> str:
@@ -119,19 +137,34 @@ class Engine(ABC):
         """
 
     @abstractmethod
-    def compile(self, model_path: Path, precision: str, options: Any, workdir: Path) -> Artifact:
+    def compile(self, model_path: Path, precision: str, options: Any, workdir: Path,
+                calibration: list[dict[str, np.ndarray]] | None = None) -> Artifact:
         """Convert, quantize or build the model for `precision` (a no-op for a native fp32).
 
         Args:
             model_path: the source model.
             precision: fp32, fp16 or int8.
             options: an instance of `self.Options`.
-            workdir: where the artifact may be written.
+            workdir: an empty directory of the artifact cache, owned by this call; the
+                artifact's files go here (the cache moves the directory into place).
+            calibration: input sets for int8 calibration (concrete shapes), or None.
         Returns:
             The artifact to load.
         Raises:
-            ModelError: the precision or the model is not supported by this engine.
+            UnsupportedVariant: this engine cannot do `precision` here (the variant is skipped).
+            ModelError: conversion or quantization failed; the converter's message is kept.
         """
+
+    def target(self, options: Any) -> str:
+        """What an artifact is specific to, for the cache key (CPU arch, GPU model ...).
+
+        Args:
+            options: an instance of `self.Options`.
+        Returns:
+            A short string; artifacts for different targets never share a cache entry.
+        """
+        import platform
+        return platform.machine()
 
     @abstractmethod
     def load(self, artifact: Artifact, options: Any, shapes: dict[str, list[int]]) -> Session:

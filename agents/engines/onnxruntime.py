@@ -99,7 +99,8 @@ class OnnxRuntimeEngine(Engine):
     def version(self) -> str:
         return _ort().__version__
 
-    def compile(self, model_path: Path, precision: str, options: Any, workdir: Path) -> Artifact:
+    def compile(self, model_path: Path, precision: str, options: Any, workdir: Path,
+                calibration: list[dict[str, np.ndarray]] | None = None) -> Artifact:
         if precision not in self.precisions:
             raise ModelError(f"onnxruntime: precision {precision} is not supported here; "
                              f"supported: {', '.join(self.precisions)}")

@@ -113,7 +113,8 @@ class OpenVinoEngine(Engine):
     def version(self) -> str:
         return _ov().get_version()
 
-    def compile(self, model_path: Path, precision: str, options: Any, workdir: Path) -> Artifact:
+    def compile(self, model_path: Path, precision: str, options: Any, workdir: Path,
+                calibration: list[dict[str, np.ndarray]] | None = None) -> Artifact:
         if precision not in self.precisions:
             raise ModelError(f"openvino: precision {precision} is not supported here; "
                              f"supported: {', '.join(self.precisions)}")
