@@ -1,0 +1,83 @@
+"""ONNX Runtime's own converters: fp16 graph conversion and int8 quantization (static QDQ or
+dynamic). They need the onnx package on the board, imported here only when a variant asks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.engines.base import TensorInfo
+from agents.errors import EngineUnavailable
+
+
+def versions() -> dict[str, str]:
+    """Versions of the tools that made the artifact."""
+    import onnx
+    import onnxruntime
+    return {"onnxruntime": onnxruntime.__version__, "onnx": onnx.__version__}
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError as e:
+        raise EngineUnavailable("onnxruntime", f"fp16/int8 conversion needs the onnx package: {e}") from e
+    return onnx
+
+
+def to_fp16(src: Path, dst: Path) -> dict[str, str]:
+    """Convert weights and compute to fp16; inputs and outputs keep their types, so the
+    user's data and the accuracy check see the same interface as the fp32 model."""
+    onnx = _onnx()
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    onnx.save(model, str(dst))
+    return {"conversion": "float16 (keep_io_types)"}
+
+
+def to_int8(src: Path, dst: Path, options: Any, calibration: Any, workdir: Path) -> dict[str, str]:
+    """Quantize to int8, statically with calibration data (QDQ) or dynamically."""
+    onnx = _onnx()
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    mode = options.quantization
+    if mode == "auto":
+        ops = {n.op_type for n in onnx.load(str(src), load_external_data=False).graph.node}
+        mode = "static" if ops & {"Conv", "ConvTranspose"} else "dynamic"
+    if mode == "dynamic":
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+        return {"quantization": "dynamic int8 (weights QInt8)"}
+    _static(src, dst, options, calibration, workdir)
+    how = "generated data" if calibration is None or calibration.generated else "user data"
+    return {"quantization": f"static int8 QDQ, per_channel={options.per_channel}, calibrated on {how}"}
+
+
+def _static(src: Path, dst: Path, options: Any, calibration: Any, workdir: Path) -> None:
+    import onnxruntime as ort
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from agents.engines.onnxruntime import _dims, _dtype
+
+    sess = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    infos = [TensorInfo(i.name, _dtype(i.type), tuple(_dims(i.shape))) for i in sess.get_inputs()]
+    sets = calibration.sets(infos)
+    del sess
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, feeds: list[dict[str, np.ndarray]]):
+            self._it = iter(feeds)
+
+        def get_next(self):
+            return next(self._it, None)
+
+    pre = workdir / "preprocessed.onnx"
+    quant_pre_process(str(src), str(pre))
+    quantize_static(str(pre), str(dst), Reader(sets), quant_format=QuantFormat.QDQ,
+                    per_channel=options.per_channel, activation_type=QuantType.QInt8,
+                    weight_type=QuantType.QInt8)
+    pre.unlink(missing_ok=True)
