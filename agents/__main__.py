@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -57,7 +58,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"agent: cannot read JobSpec: {e}", file=sys.stderr)
         return 2
     progress = _progress_writer(sys.stderr) if args.progress else None
-    print(run_job(spec, progress).to_json())
+    # Converters (NNCF, onnx2tf) and native libraries print to stdout; while the job runs,
+    # fd 1 points at stderr so that stdout carries the RunResult alone.
+    sys.stdout.flush()
+    result_fd = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        result = run_job(spec, progress)
+    finally:
+        sys.stdout.flush()
+        os.dup2(result_fd, 1)
+        os.close(result_fd)
+    print(result.to_json())
     return 0
 
 

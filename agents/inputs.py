@@ -8,6 +8,7 @@ loop never reuses one pre-filled tensor.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,10 @@ def _fmt(shape: tuple) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
+# What numpy raises on a truncated, corrupt or foreign file.
+_UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+
+
 def load_user_data(files: dict[str, str], npz: str | None) -> dict[str, np.ndarray]:
     """Read real input arrays from .npy files and/or a .npz file.
 
@@ -63,12 +68,12 @@ def load_user_data(files: dict[str, str], npz: str | None) -> dict[str, np.ndarr
         try:
             with np.load(npz, allow_pickle=False) as z:
                 data.update({k: z[k] for k in z.files})
-        except (OSError, ValueError) as e:
-            raise UserError(f"--inputs {npz}: cannot read .npz file: {e}") from None
+        except _UNREADABLE as e:
+            raise UserError(f"{npz}: cannot read .npz file: {e}") from None
     for name, path in files.items():
         try:
             data[name] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
+        except _UNREADABLE as e:
             raise UserError(f"--input {name}={path}: cannot read .npy file: {e}") from None
     return data
 
@@ -124,6 +129,67 @@ def _random(info: TensorInfo, shape: list[int], rng: np.random.Generator) -> np.
                     f"random data; pass --input {info.name}=file.npy")
 
 
-def write_npz(path: Path, feed: dict[str, np.ndarray]) -> None:
-    """Save one input set, e.g. to hand the same inputs to a peer tool."""
-    np.savez(path, **feed)
+def calibration_sha256(path: str) -> str:
+    """sha256 over a calibration .npz, or over a folder's .npz/.npy files in name order."""
+    import hashlib
+
+    p = Path(path)
+    files = sorted(f for f in p.iterdir() if f.suffix in (".npz", ".npy")) if p.is_dir() else [p]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() if p.is_dir() else b"")
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+class Calibration:
+    """Input sets for int8 calibration, from the user's data or generated.
+
+    Args:
+        path: a .npz whose keys are input names (arrays with one extra leading axis hold
+            several samples) or a folder of such .npz files; None: generated random data.
+        shapes: the user's shapes for dynamic inputs.
+        samples: how many sets to generate when there is no path.
+    """
+
+    def __init__(self, path: str | None, shapes: dict[str, list[int]], samples: int = 32):
+        self.path, self.shapes, self.samples = path, shapes, samples
+
+    @property
+    def generated(self) -> bool:
+        """True when the sets are random data: accuracy figures are then not representative."""
+        return self.path is None
+
+    def sets(self, inputs: list[TensorInfo]) -> list[dict[str, np.ndarray]]:
+        """The calibration feeds for a model with these inputs.
+
+        Raises:
+            UserError: unreadable data, or data that does not fit the inputs.
+        """
+        shapes = resolve_shapes(inputs, self.shapes)
+        if self.generated:
+            return make_input_sets(inputs, shapes, {}, self.samples, seed=1)
+        p = Path(self.path)
+        files = sorted(p.glob("*.npz")) if p.is_dir() else [p]
+        out: list[dict[str, np.ndarray]] = []
+        for f in files:
+            out.extend(_split_samples(inputs, shapes, load_user_data({}, str(f))))
+        if not out:
+            raise UserError(f"calibration data {self.path}: no .npz files with input sets")
+        return out
+
+
+def _split_samples(inputs: list[TensorInfo], shapes: dict[str, list[int]],
+                   data: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    missing = [t.name for t in inputs if t.name not in data]
+    if missing:
+        raise UserError(f"calibration data lacks input(s) {', '.join(missing)}")
+    counts = {t.name: data[t.name].shape[0] if data[t.name].ndim == len(shapes[t.name]) + 1 else None
+              for t in inputs}
+    n = {c for c in counts.values() if c is not None}
+    if len(n) > 1:
+        raise UserError(f"calibration data: inputs hold different sample counts {counts}")
+    if not n:
+        return [{t.name: _fit_user(t, shapes[t.name], data[t.name]) for t in inputs}]
+    return [{t.name: _fit_user(t, shapes[t.name], data[t.name][i] if counts[t.name] else data[t.name])
+             for t in inputs} for i in range(n.pop())]

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import resource
-import tempfile
 import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from agents import harness, probe
+from agents import accuracy, harness, probe
+from agents.compile import cache_root, compile_cached
 from agents.engines import get_engine
 from agents.engines.base import Session, short_message
 from agents.errors import InfraError, ModelError, UserError
 from agents.harness import Measurement
-from agents.inputs import load_user_data, make_input_sets, shapes_from_data
+from agents.inputs import Calibration, load_user_data, make_input_sets, shapes_from_data
 from agents.power.sampler import Sampler, open_sampler
 from agents.spec import JobSpec, RunResult
 from agents.stats import summarize
@@ -106,23 +106,35 @@ def _idle(spec: JobSpec, sampler: Sampler, result: RunResult, progress: Progress
 
 def _prepare_and_measure(spec: JobSpec, engine, options, result: RunResult, progress: Progress,
                          sampler: Sampler, telemetry: Telemetry) -> None:
-    model = Path(spec.model.path)
-    progress("compile", 0.0, 0)
-    workdir = Path(spec.cache_dir or tempfile.gettempdir())
-    artifact = engine.compile(model, spec.variant.precision, options, workdir)
-    result.phases_s["compile"] = artifact.compile_s
-    result.metrics.update({"artifact_bytes": artifact.size_bytes})
-    result.environment["artifact_cache"] = artifact.cache
     user_data = load_user_data(spec.inputs.files, spec.inputs.npz)
+    shapes = {**spec.inputs.shapes, **{k: list(v.shape) for k, v in user_data.items()}}
+    progress("compile", 0.0, 0)
+    artifact = _compile(spec, engine, options, shapes, result)
     progress("load", 0.0, 0)
     t0 = time.perf_counter()
-    data_shapes = {name: list(arr.shape) for name, arr in user_data.items()}
-    session = engine.load(artifact, options, {**spec.inputs.shapes, **data_shapes})
+    session = engine.load(artifact, options, shapes)
     result.phases_s["load"] = time.perf_counter() - t0
     try:
         _measure(spec, session, user_data, result, progress, sampler, telemetry)
     finally:
         session.close()
+
+
+def _compile(spec: JobSpec, engine, options, shapes: dict, result: RunResult):
+    """The artifact from the cache or compiled now; compile time, size, tools and cache use."""
+    calibration = None
+    if spec.variant.precision == "int8":
+        calibration = Calibration(spec.calibration.path, shapes, spec.calibration.samples)
+    artifact = compile_cached(engine, Path(spec.model.path), spec.model.sha256,
+                              spec.variant.precision, options, cache_root(spec.cache_dir),
+                              calibration, spec.calibration.sha256)
+    result.phases_s["compile"] = artifact.compile_s
+    result.metrics.update({"compile_s": artifact.compile_s, "artifact_bytes": artifact.size_bytes})
+    result.environment["artifact"] = {"cache": artifact.cache, "path": artifact.path,
+                                      "tool_versions": artifact.tool_versions}
+    if calibration is not None and calibration.generated:
+        result.flags.append("calibration-generated")
+    return artifact
 
 
 def _measure(spec: JobSpec, session: Session, user_data: dict, result: RunResult,
@@ -139,6 +151,8 @@ def _measure(spec: JobSpec, session: Session, user_data: dict, result: RunResult
     except Exception as e:
         raise ModelError(f"{spec.variant.engine}: inference failed: {short_message(e)}") from e
     result.phases_s["first_inference"] = first_ms / 1e3
+    if spec.accuracy_check:
+        _accuracy(spec, session, user_data, result, progress)
     m, iters = _timed(spec, session, prepared, result, progress, sampler, telemetry)
     result.phases_s["measure"] = m.wall_s
     result.set_latencies_ns(m.samples_ns)
@@ -151,6 +165,17 @@ def _measure(spec: JobSpec, session: Session, user_data: dict, result: RunResult
     _record_power(result, sampler, m, int(m.samples_ns.size) * spec.scenario.batch)
     _flag(result, spec.run.noisy_cv)
     progress("done", 1.0, int(m.samples_ns.size))
+
+
+def _accuracy(spec: JobSpec, session: Session, user_data: dict, result: RunResult,
+              progress: Progress) -> None:
+    progress("accuracy", 0.0, 0)
+    try:
+        metrics, details = accuracy.check(spec, session, user_data)
+    except Exception as e:  # a failed comparison must not cost the latency figures
+        metrics, details = {}, {"reference": None, "reason": f"accuracy check failed: {short_message(e)}"}
+    result.metrics.update(metrics)
+    result.environment["accuracy"] = details
 
 
 def _timed(spec: JobSpec, session: Session, prepared: list, result: RunResult,

@@ -88,6 +88,22 @@ class RunLength:
 
 
 @dataclass
+class CalibrationSpec:
+    """Data for int8 calibration.
+
+    Args:
+        path: a .npz (keys = input names, a leading sample axis optional) or a folder of
+            .npz files (one input set each); None means generated data (not representative).
+        sha256: hash of the file or of the folder's files, part of the artifact cache key.
+        samples: how many sets to generate when there is no path.
+    """
+
+    path: str | None = None
+    sha256: str | None = None
+    samples: int = 32
+
+
+@dataclass
 class PowerSpec:
     """Which power sensor to sample during the run and how.
 
@@ -116,6 +132,8 @@ class JobSpec:
     inputs: InputSpec = field(default_factory=InputSpec)
     run: RunLength = field(default_factory=RunLength)
     power: PowerSpec = field(default_factory=PowerSpec)
+    calibration: CalibrationSpec = field(default_factory=CalibrationSpec)
+    accuracy_check: bool = True
     device: str = "local"
     attempt: int = 1
     study_id: str | None = None
@@ -259,7 +277,8 @@ def _migrate(data: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 _NESTED = {"model": ModelRef, "variant": Variant, "scenario": Scenario,
-           "inputs": InputSpec, "run": RunLength, "power": PowerSpec}
+           "inputs": InputSpec, "run": RunLength, "power": PowerSpec,
+           "calibration": CalibrationSpec}
 
 
 def _build(cls: type, data: dict[str, Any]) -> Any:

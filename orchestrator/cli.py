@@ -73,11 +73,16 @@ def run(
     power: str = typer.Option("none", "--power", help="power sensor: auto, none, rapl, nvml, jetson, hwmon, meter"),
     power_option: list[str] = typer.Option([], "--power-option", help="KEY=VALUE option of the power sensor (repeatable)"),
     idle_power: float = typer.Option(2.0, "--idle-power", help="seconds of idle power measured before the run (0: skip)"),
+    calibration: Optional[Path] = typer.Option(None, "--calibration", help="int8 calibration data: .npz keyed by input name, or a folder of .npz"),
+    strict: bool = typer.Option(False, "--strict", help="refuse int8 without --calibration instead of calibrating on generated data"),
+    max_accuracy_drop: Optional[float] = typer.Option(None, "--max-accuracy-drop", help="fail a variant whose accuracy drop (1 - top-1 agreement, else 1 - cosine) exceeds this"),
+    no_accuracy: bool = typer.Option(False, "--no-accuracy", help="skip the accuracy check against the fp32 reference"),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="artifact cache (default: $BENCH_CACHE_DIR, else ~/.cache/benchlab/artifacts)"),
     as_json: bool = typer.Option(False, "--json", help="print the RunResults as a JSON list"),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Benchmark MODEL on this machine with each engine and precision; store every run."""
-    from orchestrator.commands.run import RunRequest, available_engines, execute
+    from orchestrator.commands.run import RunRequest, available_engines, execute, failed
 
     options: dict[str, dict[str, str]] = {}
     for eng, key, value in map(parse_option, option):
@@ -90,6 +95,9 @@ def run(
                      options=options, threads=threads, length=length,
                      input_files=parse_pairs(input_file, "--input"),
                      npz=str(inputs_npz) if inputs_npz else None, db=db,
+                     calibration=str(calibration) if calibration else None, strict=strict,
+                     max_accuracy_drop=max_accuracy_drop, accuracy_check=not no_accuracy,
+                     cache_dir=str(cache_dir) if cache_dir else None,
                      power=PowerSpec(sensor=power, options=parse_pairs(power_option, "--power-option"),
                                      idle_s=idle_power if power != "none" else 0.0))
     with render.JobProgress(err, enabled=not as_json) as bar:
@@ -98,7 +106,7 @@ def run(
         print(json.dumps([r.to_dict() for r in results], indent=1))
     else:
         render.run_table(render.stdout_console(), results)
-    if any(r.status != "ok" for r in results):
+    if failed(results):
         raise typer.Exit(2)
 
 

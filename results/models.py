@@ -100,6 +100,10 @@ class Run(SQLModel, table=True):
     iterations: Optional[int] = None
     power_avg_w: Optional[float] = None
     energy_per_inference_j: Optional[float] = None
+    accuracy_max_abs_error: Optional[float] = None
+    accuracy_cosine_min: Optional[float] = None
+    accuracy_top1_agreement: Optional[float] = None
+    compile_s: Optional[float] = None
     flags: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     error: Optional[str] = None
     latencies: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary))

@@ -15,7 +15,8 @@ RUN_COLUMNS = ["id", "created_at", "job_id", "attempt", "status", "device", "mod
                "latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms",
                "latency_p999_ms", "latency_mean_ms", "latency_std_ms", "latency_cv",
                "latency_min_ms", "latency_max_ms", "throughput_ips", "cold_start_ms",
-               "iterations", "power_avg_w", "energy_per_inference_j", "flags", "error",
+               "iterations", "power_avg_w", "energy_per_inference_j", "accuracy_max_abs_error",
+               "accuracy_cosine_min", "accuracy_top1_agreement", "compile_s", "flags", "error",
                "series_key"]
 
 

@@ -23,6 +23,19 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def artifact_cache(tmp_path_factory):
+    """Compiled artifacts of the whole test session go to a temporary cache, not ~/.cache."""
+    path = tmp_path_factory.mktemp("artifact-cache")
+    old = os.environ.get("BENCH_CACHE_DIR")
+    os.environ["BENCH_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("BENCH_CACHE_DIR", None)
+    else:
+        os.environ["BENCH_CACHE_DIR"] = old
+
+
 @pytest.fixture
 def short_length() -> RunLength:
     """A run length that keeps each measured job well under a second."""

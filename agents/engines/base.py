@@ -138,7 +138,7 @@ class Engine(ABC):
 
     @abstractmethod
     def compile(self, model_path: Path, precision: str, options: Any, workdir: Path,
-                calibration: list[dict[str, np.ndarray]] | None = None) -> Artifact:
+                calibration: Any = None) -> Artifact:
         """Convert, quantize or build the model for `precision` (a no-op for a native fp32).
 
         Args:
@@ -147,7 +147,8 @@ class Engine(ABC):
             options: an instance of `self.Options`.
             workdir: an empty directory of the artifact cache, owned by this call; the
                 artifact's files go here (the cache moves the directory into place).
-            calibration: input sets for int8 calibration (concrete shapes), or None.
+            calibration: an `agents.inputs.Calibration` for int8 (its `sets(inputs)` gives
+                feeds with concrete shapes for the model's inputs), or None.
         Returns:
             The artifact to load.
         Raises:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from agents.engines.base import Artifact, Engine, Session, TensorInfo, short_message
-from agents.errors import EngineUnavailable, ModelError, UserError
+from agents.errors import EngineUnavailable, ModelError, UnsupportedVariant, UserError
 from agents.inputs import resolve_shapes
 
 _ORT_TYPES = {
@@ -32,6 +32,10 @@ class OnnxRuntimeOptions:
     graph_optimization: disable, basic, extended or all.
     execution_mode: sequential or parallel.
     spinning: let idle intra-op threads spin (lower latency, burns a core while idle).
+    quantization: int8 method: static (QDQ, calibrated), dynamic (weights int8, activations
+        quantized at run time: MatMul-heavy models), or auto (static when the model has
+        convolutions, else dynamic).
+    per_channel: per-channel weight scales for static int8.
     """
 
     threads: int | None = None
@@ -40,6 +44,8 @@ class OnnxRuntimeOptions:
     graph_optimization: str = "all"
     execution_mode: str = "sequential"
     spinning: bool = True
+    quantization: str = "auto"
+    per_channel: bool = True
 
     def validate(self, source: str) -> None:
         """Reject values ONNX Runtime would misread, naming the option."""
@@ -49,6 +55,8 @@ class OnnxRuntimeOptions:
             raise UserError(f"{source}: graph_optimization must be one of {', '.join(_OPT_LEVELS)}")
         if self.execution_mode not in ("sequential", "parallel"):
             raise UserError(f"{source}: execution_mode must be sequential or parallel")
+        if self.quantization not in ("auto", "static", "dynamic"):
+            raise UserError(f"{source}: quantization must be auto, static or dynamic")
 
 
 class OrtSession(Session):
@@ -93,19 +101,35 @@ class OnnxRuntimeEngine(Engine):
     """ONNX Runtime on any of its execution providers."""
 
     name = "onnxruntime"
-    precisions = ("fp32",)
+    precisions = ("fp32", "fp16", "int8")
     Options = OnnxRuntimeOptions
+    compile_keys = ("quantization", "per_channel")
 
     def version(self) -> str:
         return _ort().__version__
 
     def compile(self, model_path: Path, precision: str, options: Any, workdir: Path,
-                calibration: list[dict[str, np.ndarray]] | None = None) -> Artifact:
+                calibration: Any = None) -> Artifact:
         if precision not in self.precisions:
-            raise ModelError(f"onnxruntime: precision {precision} is not supported here; "
-                             f"supported: {', '.join(self.precisions)}")
-        return Artifact(path=str(model_path), precision=precision,
-                        size_bytes=os.path.getsize(model_path))
+            raise UnsupportedVariant(f"onnxruntime: no {precision}; it does "
+                                     f"{', '.join(self.precisions)}")
+        if precision == "fp32":
+            return Artifact(path=str(model_path), precision=precision,
+                            size_bytes=os.path.getsize(model_path))
+        from agents.engines import ort_convert
+
+        out = workdir / f"model.{precision}.onnx"
+        try:
+            if precision == "fp16":
+                notes = ort_convert.to_fp16(model_path, out)
+            else:
+                notes = ort_convert.to_int8(model_path, out, options, calibration, workdir)
+        except (UserError, EngineUnavailable):
+            raise
+        except Exception as e:  # the converter's own message is what the user needs
+            raise ModelError(f"onnxruntime {precision} conversion failed: {short_message(e)}") from e
+        return Artifact(path=str(out), precision=precision, size_bytes=out.stat().st_size,
+                        tool_versions={**ort_convert.versions(), **notes})
 
     def load(self, artifact: Artifact, options: OnnxRuntimeOptions,
              shapes: dict[str, list[int]]) -> Session:

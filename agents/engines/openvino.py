@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from agents.engines.base import Artifact, Engine, Session, TensorInfo, short_message
-from agents.errors import EngineUnavailable, ModelError, UserError
+from agents.errors import EngineUnavailable, ModelError, UnsupportedVariant, UserError
 from agents.inputs import resolve_shapes
 
 _HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT", "NONE")
@@ -107,19 +107,32 @@ class OpenVinoEngine(Engine):
     """OpenVINO Runtime on any of its devices."""
 
     name = "openvino"
-    precisions = ("fp32",)
+    precisions = ("fp32", "fp16", "int8")
     Options = OpenVinoOptions
+    formats = (".onnx", ".xml")
 
     def version(self) -> str:
         return _ov().get_version()
 
     def compile(self, model_path: Path, precision: str, options: Any, workdir: Path,
-                calibration: list[dict[str, np.ndarray]] | None = None) -> Artifact:
+                calibration: Any = None) -> Artifact:
         if precision not in self.precisions:
-            raise ModelError(f"openvino: precision {precision} is not supported here; "
-                             f"supported: {', '.join(self.precisions)}")
-        return Artifact(path=str(model_path), precision=precision,
-                        size_bytes=os.path.getsize(model_path))
+            raise UnsupportedVariant(f"openvino: no {precision}; it does {', '.join(self.precisions)}")
+        if precision == "fp32":
+            return Artifact(path=str(model_path), precision=precision,
+                            size_bytes=os.path.getsize(model_path))
+        if precision == "fp16":
+            _check_fp16(_ov().Core(), options.device)
+        from agents.engines import ov_convert
+
+        try:
+            out, notes = ov_convert.convert(model_path, precision, workdir, calibration)
+        except (UserError, EngineUnavailable):
+            raise
+        except Exception as e:  # NNCF's or OpenVINO's own message is what the user needs
+            raise ModelError(f"openvino {precision} conversion failed: {short_message(e)}") from e
+        size = sum(f.stat().st_size for f in (out, out.with_suffix(".bin")) if f.exists())
+        return Artifact(path=str(out), precision=precision, size_bytes=size, tool_versions=notes)
 
     def load(self, artifact: Artifact, options: OpenVinoOptions,
              shapes: dict[str, list[int]]) -> Session:
@@ -146,11 +159,23 @@ class OpenVinoEngine(Engine):
 
 def _config(options: OpenVinoOptions, artifact: Artifact) -> dict[str, Any]:
     cfg = options.config()
-    # CPUs with bf16/fp16 units otherwise run an "fp32" model in bf16 by default: pin what
-    # the user asked for so the precision column means what it says.
-    if artifact.precision == "fp32" and options.device.startswith(("CPU", "GPU")):
-        cfg.setdefault("INFERENCE_PRECISION_HINT", "f32")
+    # CPUs with bf16 units otherwise run an "fp32" model in bf16 by default: pin what the user
+    # asked for so the precision column means what it says. int8 keeps f32 for the layers NNCF
+    # left unquantized, so int8 against fp32 compares quantization alone.
+    if options.device.startswith(("CPU", "GPU")):
+        hint = {"fp32": "f32", "fp16": "f16", "int8": "f32"}[artifact.precision]
+        cfg.setdefault("INFERENCE_PRECISION_HINT", hint)
     return cfg
+
+
+def _check_fp16(core: Any, device: str) -> None:
+    # Asked for f16 without fp16 units, the CPU plugin silently computes in bf16 instead.
+    if not device.startswith("CPU"):
+        return
+    caps = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    if "FP16" not in caps:
+        raise UnsupportedVariant(f"openvino: this CPU cannot compute in fp16 (capabilities: "
+                                 f"{', '.join(caps)}); OpenVINO would silently use bf16")
 
 
 def _raw_infer(request: Any, inputs: dict, share_outputs: bool, decode_strings: bool) -> Any:

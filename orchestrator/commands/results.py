@@ -15,7 +15,8 @@ _TABLE = [("id", "id"), ("created_at", "when (UTC)"), ("device", "device"), ("mo
           ("engine", "engine"), ("precision", "precision"), ("status", "status"),
           ("latency_p50_ms", "p50 ms"), ("latency_p99_ms", "p99 ms"),
           ("throughput_ips", "throughput /s"), ("cold_start_ms", "cold start ms"),
-          ("power_avg_w", "power W"), ("energy_per_inference_j", "J/inference"), ("flags", "flags")]
+          ("power_avg_w", "power W"), ("energy_per_inference_j", "J/inference"),
+          ("accuracy_cosine_min", "cosine"), ("accuracy_top1_agreement", "top-1"), ("flags", "flags")]
 
 
 def show(console: Console, db: str | None, last: int | None, fmt: str, study: str | None) -> None:

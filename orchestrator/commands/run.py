@@ -14,11 +14,12 @@ from typing import Any, Callable
 
 from agents.engines import get_engine, known_engines
 from agents.errors import UserError
-from agents.inputs import load_user_data, resolve_shapes, shapes_from_data
+from agents.inputs import (Calibration, calibration_sha256, load_user_data, resolve_shapes,
+                           shapes_from_data)
 from agents.power import check_options as check_power_options
 from agents.runner import sha256_file
-from agents.spec import (PRECISIONS, InputSpec, JobSpec, ModelRef, PowerSpec, RunLength,
-                         RunResult, Scenario, Variant)
+from agents.spec import (PRECISIONS, CalibrationSpec, InputSpec, JobSpec, ModelRef, PowerSpec,
+                         RunLength, RunResult, Scenario, Variant)
 from orchestrator.modelinfo import read_inputs
 from orchestrator.transports import get_transport
 from orchestrator.transports.base import Progress, Transport
@@ -41,6 +42,11 @@ class RunRequest:
     input_files: dict[str, str] = field(default_factory=dict)
     npz: str | None = None
     power: PowerSpec = field(default_factory=PowerSpec)
+    calibration: str | None = None
+    strict: bool = False
+    max_accuracy_drop: float | None = None
+    accuracy_check: bool = True
+    cache_dir: str | None = None
     device: str = "local"
     db: str | None = None
 
@@ -79,10 +85,11 @@ def plan(req: RunRequest) -> tuple[Study, list[JobSpec]]:
     inputs = read_inputs(req.model)
     data = load_user_data(req.input_files, req.npz)
     resolve_shapes(inputs, {**req.shapes, **shapes_from_data(inputs, data)})
+    calibration = _calibration(req, inputs)
     model = ModelRef(path=str(req.model.resolve()), sha256=sha256_file(req.model),
                      size_bytes=req.model.stat().st_size, name=req.model.stem)
     study = Study(id=uuid.uuid4().hex[:12], name=f"run {req.model.name}", source="bench run")
-    specs = [_spec(req, model, study.id, engine, precision)
+    specs = [_spec(req, model, study.id, engine, precision, calibration)
              for engine in req.engines for precision in req.precisions]
     study.spec = {"model": model.path, "engines": req.engines, "precisions": req.precisions}
     return study, specs
@@ -103,12 +110,30 @@ def _check_names(req: RunRequest) -> None:
                             f"({', '.join(req.engines)}); known engines: {', '.join(known_engines())}")
     if req.threads is not None and req.threads < 1:
         raise UserError(f"--threads must be >= 1, got {req.threads}")
+    if req.max_accuracy_drop is not None and not 0 <= req.max_accuracy_drop <= 1:
+        raise UserError(f"--max-accuracy-drop is a fraction in [0, 1], got {req.max_accuracy_drop:g}")
     if req.power.idle_s < 0:
         raise UserError(f"--idle-power must be >= 0 seconds, got {req.power.idle_s:g}")
     check_power_options(req.power.sensor, req.power.options)  # names the sensor or the key
 
 
-def _spec(req: RunRequest, model: ModelRef, study_id: str, engine: str, precision: str) -> JobSpec:
+def _calibration(req: RunRequest, inputs: list) -> CalibrationSpec:
+    """Check the calibration data now (a corrupt file is one line, exit 1), or refuse to
+    calibrate on generated data under --strict."""
+    if req.calibration is None:
+        if req.strict and "int8" in req.precisions:
+            raise UserError("--strict: int8 needs --calibration data.npz (or a folder of .npz); "
+                            "generated data would make its accuracy figures meaningless")
+        return CalibrationSpec()
+    path = Path(req.calibration)
+    if not path.exists():
+        raise UserError(f"--calibration {path}: not found")
+    Calibration(str(path), req.shapes).sets(inputs)  # reads and fits every file
+    return CalibrationSpec(path=str(path.resolve()), sha256=calibration_sha256(str(path)))
+
+
+def _spec(req: RunRequest, model: ModelRef, study_id: str, engine: str, precision: str,
+          calibration: CalibrationSpec) -> JobSpec:
     raw = dict(req.options.get(engine, {}))
     if req.threads is not None:
         raw.setdefault("threads", req.threads)
@@ -117,6 +142,8 @@ def _spec(req: RunRequest, model: ModelRef, study_id: str, engine: str, precisio
     return JobSpec(job_id=uuid.uuid4().hex[:16], model=model, study_id=study_id,
                    variant=Variant(engine=engine, precision=precision, options=raw),
                    scenario=Scenario(), run=req.length, device=req.device, power=req.power,
+                   calibration=calibration, accuracy_check=req.accuracy_check,
+                   cache_dir=str(Path(req.cache_dir).resolve()) if req.cache_dir else None,
                    inputs=InputSpec(shapes=dict(req.shapes), files=files,
                                     npz=str(Path(req.npz).resolve()) if req.npz else None))
 
@@ -136,7 +163,38 @@ def execute(req: RunRequest, transport: Transport | None = None,
     results = []
     for spec in specs:
         result = transport.run(spec, progress_for(spec))
+        apply_accuracy_limit(result, req.max_accuracy_drop)
         ingest(db, result)
         on_result(result)
         results.append(result)
     return results
+
+
+def accuracy_drop(result: RunResult) -> float | None:
+    """1 - top-1 agreement where the output is class scores, else 1 - worst cosine."""
+    top1 = result.metrics.get("accuracy_top1_agreement")
+    cosine = result.metrics.get("accuracy_cosine_min")
+    if top1 is not None:
+        return 1.0 - top1
+    return None if cosine is None else 1.0 - cosine
+
+
+def apply_accuracy_limit(result: RunResult, max_drop: float | None) -> None:
+    """Flag a variant `accuracy-failed` when its drop exceeds --max-accuracy-drop."""
+    drop = accuracy_drop(result)
+    if max_drop is None or drop is None or drop <= max_drop:
+        return
+    result.flags.append("accuracy-failed")
+    result.environment.setdefault("accuracy", {})["failed"] = (
+        f"accuracy drop {drop:.4f} above the limit {max_drop:g}")
+
+
+def is_skipped(result: RunResult) -> bool:
+    """A variant this engine or device cannot do: shown as skipped, not as a failure."""
+    return result.status == "model-error" and result.error_type == "UnsupportedVariant"
+
+
+def failed(results: list[RunResult]) -> bool:
+    """Whether `bench run` should exit 2: a run that is not ok (skips aside) or failed accuracy."""
+    return any((r.status != "ok" and not is_skipped(r)) or "accuracy-failed" in r.flags
+               for r in results)
