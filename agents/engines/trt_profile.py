@@ -1,0 +1,115 @@
+"""TensorRT optimization profiles as pure functions: shape strings and (min, opt, max) per input.
+
+A TensorRT plan for a model with dynamic dims is valid only inside the optimization profile it
+was built with, so the profile is decided at compile time from the model's input dims, the
+optimum (`opt_shapes`, which `TensorRtEngine.with_shapes` fills from the user's `--shape`) and
+optional `min_shapes` / `max_shapes`. Like trtexec with only
+`--shapes`, min and max default to the optimum. No TensorRT here: a bad request fails with the
+input's name before any build starts.
+"""
+
+from __future__ import annotations
+
+from agents.engines.base import TensorInfo
+from agents.errors import UserError
+
+Shape = list[int]
+Profile = dict[str, tuple[Shape, Shape, Shape]]
+
+
+def parse_shapes(text: str | None, option: str) -> dict[str, Shape]:
+    """Parse trtexec-style shapes: `input:1x3x224x224,mask:1x128` (`name:` is a scalar).
+
+    Args:
+        text: the option's value; None or empty gives no shapes.
+        option: the option's name, for messages.
+    Returns:
+        input name -> dims.
+    Raises:
+        UserError: a malformed item, a negative dim or a name given twice.
+    """
+    out: dict[str, Shape] = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        name, sep, dims = item.rpartition(":")  # ONNX names may hold ':' ("input:0")
+        if not sep or not name:
+            raise UserError(f"{option}: '{item}' is not NAME:D1xD2x..., e.g. input:1x3x224x224")
+        try:
+            shape = [int(d) for d in dims.split("x")] if dims else []
+        except ValueError:
+            raise UserError(f"{option}: '{item}': dims must be integers joined by 'x'") from None
+        if any(d < 0 for d in shape):
+            raise UserError(f"{option}: '{item}': dims must be >= 0")
+        if name in out:
+            raise UserError(f"{option}: input '{name}' is given twice")
+        out[name] = shape
+    return out
+
+
+def format_shapes(shapes: dict[str, Shape]) -> str:
+    """The inverse of `parse_shapes`, in name order (stable for cache keys)."""
+    return ",".join(f"{name}:{'x'.join(str(d) for d in shapes[name])}" for name in sorted(shapes))
+
+
+def profile_shapes(inputs: list[TensorInfo], opt: dict[str, Shape], mins: dict[str, Shape],
+                   maxs: dict[str, Shape]) -> Profile:
+    """(min, opt, max) for every input with dynamic dims; fixed inputs need no profile entry.
+
+    Args:
+        inputs: the network's inputs (dynamic dims are str or None).
+        opt: the optimum per input (opt_shapes); required for every dynamic input.
+        mins: explicit minimum shapes (default: the optimum).
+        maxs: explicit maximum shapes (default: the optimum).
+    Returns:
+        input name -> (min, opt, max).
+    Raises:
+        UserError: an unknown input name, a wrong rank, a conflict with a fixed dim, a dynamic
+            input without an optimum, or min <= opt <= max violated, each naming the input.
+    """
+    names = [t.name for t in inputs]
+    for label, given in (("opt_shapes", opt), ("min_shapes", mins), ("max_shapes", maxs)):
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise UserError(f"tensorrt {label}: unknown input(s) {', '.join(unknown)}; "
+                            f"inputs: {', '.join(names)}")
+    out: Profile = {}
+    for t in inputs:
+        if not t.dynamic_dims:
+            for label, given in (("min_shapes", mins), ("max_shapes", maxs)):
+                if t.name in given:
+                    _fit(t, given[t.name], label)
+            continue
+        out[t.name] = _one(t, opt, mins, maxs)
+    return out
+
+
+def _one(t: TensorInfo, opt: dict[str, Shape], mins: dict[str, Shape],
+         maxs: dict[str, Shape]) -> tuple[Shape, Shape, Shape]:
+    if t.name not in opt:
+        example = "x".join(str(d) if isinstance(d, int) else "N" for d in t.shape)
+        raise UserError(f"input '{t.name}' has dynamic dims {t.dynamic_dims}; a TensorRT plan is "
+                        f"built for one optimization profile: give its optimum with "
+                        f"-o tensorrt.opt_shapes={t.name}:{example}")
+    best = _fit(t, opt[t.name], "opt_shapes")
+    low = _fit(t, mins.get(t.name, best), "min_shapes")
+    high = _fit(t, maxs.get(t.name, best), "max_shapes")
+    if not (within(best, low, high) and all(lo <= hi for lo, hi in zip(low, high))):
+        raise UserError(f"input '{t.name}': the profile needs min <= opt <= max in every dim; "
+                        f"got min {low}, opt {best}, max {high}")
+    return low, best, high
+
+
+def _fit(t: TensorInfo, shape: Shape, label: str) -> Shape:
+    if len(shape) != len(t.shape):
+        raise UserError(f"tensorrt {label}: input '{t.name}' has rank {len(t.shape)}, "
+                        f"{len(shape)} dims given")
+    for axis, (want, got) in enumerate(zip(t.shape, shape)):
+        if isinstance(want, int) and want != got:
+            raise UserError(f"tensorrt {label}: input '{t.name}' dim {axis} is fixed at {want}, "
+                            f"{got} given")
+    return list(shape)
+
+
+def within(shape: Shape, low: Shape, high: Shape) -> bool:
+    """True when `low <= shape <= high` in every dim (ranks equal)."""
+    return len(shape) == len(low) == len(high) and all(
+        lo <= d <= hi for d, lo, hi in zip(shape, low, high))
