@@ -1,0 +1,91 @@
+"""`bench run --scenario/--batch/--requests/--qps/--latency-bound-ms/--find-peak/--until-stable`."""
+
+import json
+
+import pytest
+
+from agents.errors import UserError
+from orchestrator.commands.run import RunRequest, plan
+from orchestrator.scenario_flags import LoadFlags
+
+FAST = ["--warmup", "0.05", "--duration", "0.3", "--iterations", "20", "--threads", "1"]
+
+
+def test_scenarios_and_batches_are_labelled_in_the_table_json_and_results(tmp_path, bench, model_file):
+    db = tmp_path / "b.db"
+    out = bench("run", str(model_file("mlp", batch=None)), "-e", "onnxruntime", "--batch", "1,4",
+                "--scenario", "single-stream,offline,server", "--requests", "2", "--qps", "200",
+                "--latency-bound-ms", "100", "--db", str(db), *FAST)
+    assert out.returncode == 0, out.stderr
+    for text in ("single-stream", "offline b1 x2", "offline b4 x2", "server 200 qps", "server b4 200 qps",
+                 "p50 ms (load)", "queries (", "Neither is a single-stream latency"):
+        assert text in out.stdout, text
+    runs = json.loads(bench("results", "--db", str(db), "--format", "json").stdout)
+    labels = [(r["environment"]["scenario"]["label"], r["metrics"]["batch"],
+               r["metrics"]["requests_in_flight"]) for r in runs]
+    assert labels == [("single-stream", 1, 1), ("offline b1 x2", 1, 2), ("server 200 qps", 1, 2),
+                      ("single-stream b4", 4, 1), ("offline b4 x2", 4, 2), ("server b4 200 qps", 4, 2)]
+    assert [r["environment"]["input_shapes"]["input"][0] for r in runs] == [1, 1, 1, 4, 4, 4]
+    assert all("streams" in r["metrics"] and r["environment"]["scenario"]["latency_kind"] for r in runs)
+    table = bench("results", "--db", str(db)).stdout
+    assert "offline b4 x2" in table and "server 200 qps" in table
+
+
+def test_until_stable_is_reported_in_the_table(tmp_path, bench, model_file):
+    out = bench("run", str(model_file("mlp")), "-e", "onnxruntime", "--until-stable", "1%",
+                "--max-duration", "5", "--db", str(tmp_path / "b.db"), *FAST)
+    assert out.returncode == 0, out.stderr
+    assert "median stable (±" in out.stdout or "not stable to ±1 % before the time limit" in out.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scenario", "server", "--qps", "0"], "--qps must be a rate > 0"),
+    (["--batch", "1,8"], "--batch 8: input 'input' fixes its batch dim at 1"),
+    (["--scenario", "offline", "--requests", "65"], "onnxruntime allows at most 64 requests in flight"),
+    (["--scenario", "server", "--find-peak"], "--find-peak needs --latency-bound-ms"),
+    (["--until-stable", "often"], "--until-stable 'often': expected a percentage"),
+])
+def test_bad_scenario_flags_are_one_line_exit_1_and_store_nothing(tmp_path, bench, model_file, args, message):
+    db = tmp_path / "b.db"
+    out = bench("run", str(model_file("resnet")), "-e", "onnxruntime", "--db", str(db), *args)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    assert message in lines[0] and not db.exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (LoadFlags(scenarios=("server",)), "--scenario server needs --qps"),
+    (LoadFlags(qps=10.0), "--qps applies to --scenario server"),
+    (LoadFlags(requests=2), "--requests applies to --scenario offline or server"),
+    (LoadFlags(scenarios=("offline",), requests=0), "--requests must be >= 1"),
+    (LoadFlags(scenarios=("server",), find_peak=True, latency_bound_ms=5.0, qps=3.0), "leave out --qps"),
+    (LoadFlags(scenarios=("offline",), find_peak=True), "--find-peak applies to --scenario server"),
+    (LoadFlags(scenarios=("server",), qps=float("inf")), "--qps must be a rate > 0"),
+    (LoadFlags(scenarios=("server",), qps=5.0, latency_bound_ms=-1.0), "--latency-bound-ms must be > 0"),
+    (LoadFlags(scenarios=("burst",)), "unknown scenario 'burst'"),
+    (LoadFlags(batches=(0,)), "--batch sizes must be >= 1"),
+    (LoadFlags(until_stable_pct=150.0), "--until-stable must be a percentage"),
+])
+def test_plan_refuses_flags_that_do_not_apply(model_file, flags, message):
+    req = RunRequest(model=model_file("mlp", batch=None), engines=["onnxruntime"],
+                     shapes={"input": [1, 256]}, load=flags)
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        plan(req)
+
+
+def test_plan_crosses_engines_precisions_batches_and_scenarios(model_file):
+    flags = LoadFlags(scenarios=("single-stream", "offline"), batches=(2, 8), requests=3)
+    req = RunRequest(model=model_file("mlp", batch=None), engines=["onnxruntime", "openvino"], load=flags)
+    _, specs = plan(req)
+    assert len(specs) == 2 * 2 * 2
+    got = {(s.variant.engine, s.scenario.name, s.scenario.batch, s.scenario.concurrency,
+            tuple(s.inputs.shapes["input"])) for s in specs}
+    assert ("openvino", "offline", 8, 3, (8, 256)) in got and ("onnxruntime", "single-stream", 2, None, (2, 256)) in got
+
+
+def test_batch_replaces_dim_0_of_a_shape_and_a_fixed_model_keeps_its_own_batch(model_file):
+    dynamic = RunRequest(model=model_file("mlp", batch=None), engines=["onnxruntime"],
+                         shapes={"input": [1, 256]}, load=LoadFlags(batches=(16,)))
+    assert plan(dynamic)[1][0].inputs.shapes == {"input": [16, 256]}
+    fixed = RunRequest(model=model_file("resnet", batch=4, filename="r4.onnx"), engines=["onnxruntime"])
+    assert plan(fixed)[1][0].scenario.batch == 4
