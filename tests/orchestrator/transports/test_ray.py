@@ -1,0 +1,67 @@
+"""The Ray transport on a real local Ray cluster: several nodes, each carrying a device resource."""
+
+import threading
+import time
+
+import pytest
+
+from agents.spec import RunLength
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from orchestrator.transports.ray import RayTransport  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head without devices and two nodes with `device:board-a` / `device:board-b`."""
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    nodes = {name: c.add_node(num_cpus=1, resources={f"device:{name}": 1}) for name in ("board-a", "board-b")}
+    c.wait_for_nodes()
+    ray.init(address=c.address, namespace="benchlab", log_to_driver=False)
+    yield c, nodes
+    ray.shutdown()
+    c.shutdown()
+
+
+def _where(result) -> str:
+    return result.environment.get("hostname", "?")
+
+
+def test_job_lands_on_the_node_with_the_resource(cluster, model_file, job_for):
+    c, nodes = cluster
+    transport = RayTransport(resource="device:board-a", address=c.address)
+    assert transport.health() is None
+    phases = []
+    result = transport.run(job_for(model_file("mlp"), "onnxruntime", options={"threads": 1}),
+                           lambda p, f, i: phases.append(p))
+    assert result.status == "ok", (result.error, result.traceback)
+    assert result.metrics["iterations"] >= 20 and "done" in phases
+    node_ids = {n["NodeID"] for n in ray.nodes() if "device:board-a" in n["Resources"]}
+    assert len(node_ids) == 1
+
+
+def test_unknown_resource_is_unhealthy(cluster):
+    c, _ = cluster
+    assert "no live Ray node carries" in RayTransport(resource="device:nope", address=c.address).health()
+
+
+def test_probe_runs_on_the_board(cluster):
+    c, _ = cluster
+    probe = RayTransport(resource="device:board-b", address=c.address).probe()
+    assert probe["engines"]["onnxruntime"]["available"] is True
+
+
+def test_removed_node_mid_job_is_an_infra_error(cluster, model_file, job_for):
+    c, nodes = cluster
+    transport = RayTransport(resource="device:board-b", address=c.address)
+    job = job_for(model_file("mlp"), "onnxruntime", options={"threads": 1})
+    job.run = RunLength(warmup_s=0.05, min_duration_s=60, max_duration_s=120)
+    started = threading.Event()
+    threading.Thread(target=lambda: (started.wait(90), c.remove_node(nodes["board-b"])), daemon=True).start()
+    t0 = time.monotonic()
+    result = transport.run(job, lambda p, f, i: started.set() if p == "measure" else None)
+    assert result.status == "infra-error", result.error
+    assert time.monotonic() - t0 < 60
+    assert "no live Ray node carries" in transport.health()
