@@ -3,11 +3,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= onnxruntime,openvino,postgres,test
+EXTRAS ?= onnxruntime,openvino,tflite,postgres,dash,ssh,ray,test
 DEMO_MODEL ?= resnet
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv services clean
+.PHONY: demo test venv services browser sshd clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,8 @@ demo: $(STAMP)
 	$(BIN)/bench zoo $(DEMO_MODEL) -o build/demo/$(DEMO_MODEL).onnx
 	$(BIN)/bench run build/demo/$(DEMO_MODEL).onnx --duration 5
 	$(BIN)/bench results --last 10
+	$(BIN)/bench dashboard --latest -o build/demo/dashboard.html
+	@echo "study page: file://$$(pwd)/build/demo/dashboard.html"
 
 # PostgreSQL backs the database tests; start the local cluster if it is installed but down.
 services:
@@ -31,7 +33,15 @@ services:
 		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -n1) main start || true; \
 	fi
 
-test: $(STAMP) services
+# The dashboard tests open every page in Debian's headless chromium; install it when missing.
+browser:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver)
+
+# The SSH transport tests start their own OpenSSH server on loopback; install it when missing.
+sshd:
+	@test -x /usr/sbin/sshd || (apt-get update && apt-get install -y --no-install-recommends openssh-server openssh-client)
+
+test: $(STAMP) services browser sshd
 	$(BIN)/python -m pytest -q
 
 clean:

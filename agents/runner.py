@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from agents import accuracy, harness, probe
+from agents import accuracy, harness, probe, scenarios
 from agents.compile import cache_root, compile_cached
 from agents.engines import get_engine
 from agents.engines.base import Session, short_message
-from agents.errors import InfraError, ModelError, UserError
+from agents.errors import InfraError, ModelError, UnsupportedVariant, UserError
 from agents.harness import Measurement
 from agents.inputs import Calibration, load_user_data, make_input_sets, shapes_from_data
 from agents.power.sampler import Sampler, open_sampler
@@ -82,7 +82,10 @@ def _execute(spec: JobSpec, result: RunResult, progress: Progress, telemetry: Te
     engine = get_engine(spec.variant.engine)
     result.environment["engine"] = engine.name
     result.environment["engine_version"] = engine.version()
-    options = engine.options(spec.variant.options, source=f"job {spec.job_id} engine options")
+    scenarios.check(spec.scenario, engine.max_requests)
+    raw, defaults = scenarios.scenario_options(engine, spec.scenario, spec.variant.options)
+    result.environment["scenario_option_defaults"] = defaults
+    options = engine.options(raw, source=f"job {spec.job_id} engine options")
     sampler = open_sampler(spec.power.sensor, spec.power.options, spec.power.rate_hz)
     try:
         _idle(spec, sampler, result, progress)
@@ -108,6 +111,11 @@ def _prepare_and_measure(spec: JobSpec, engine, options, result: RunResult, prog
                          sampler: Sampler, telemetry: Telemetry) -> None:
     user_data = load_user_data(spec.inputs.files, spec.inputs.npz)
     shapes = {**spec.inputs.shapes, **{k: list(v.shape) for k, v in user_data.items()}}
+    suffix = Path(spec.model.path).suffix.lower()
+    if suffix not in engine.formats:
+        raise UnsupportedVariant(f"{engine.name} cannot read {suffix} models; it reads "
+                                 f"{', '.join(engine.formats)}")
+    options = engine.resolve_options(options, shapes)
     progress("compile", 0.0, 0)
     artifact = _compile(spec, engine, options, shapes, result)
     progress("load", 0.0, 0)
@@ -132,7 +140,7 @@ def _compile(spec: JobSpec, engine, options, shapes: dict, result: RunResult):
     result.metrics.update({"compile_s": artifact.compile_s, "artifact_bytes": artifact.size_bytes})
     result.environment["artifact"] = {"cache": artifact.cache, "path": artifact.path,
                                       "tool_versions": artifact.tool_versions}
-    if calibration is not None and calibration.generated:
+    if calibration is not None and calibration.generated and artifact.cache != "none":
         result.flags.append("calibration-generated")
     return artifact
 
@@ -141,8 +149,10 @@ def _measure(spec: JobSpec, session: Session, user_data: dict, result: RunResult
              progress: Progress, sampler: Sampler, telemetry: Telemetry) -> None:
     shapes_from_data(session.inputs, user_data)  # rejects data for inputs the model lacks
     shapes = {t.name: list(t.shape) for t in session.inputs}
-    sets = make_input_sets(session.inputs, shapes, user_data, spec.inputs.sets, spec.inputs.seed)
-    prepared = [session.prepare(feed) for feed in sets]
+    # Several requests in flight each need an input set no other request is using.
+    requests = scenarios.requests_in_flight(spec.scenario, session)
+    prepared = [session.prepare(feed) for feed in make_input_sets(
+        session.inputs, shapes, user_data, scenarios.input_sets(spec, requests), spec.inputs.seed)]
     result.engine_config = session.resolved_config()
     result.environment["input_shapes"] = shapes
     progress("first_inference", 0.0, 0)
@@ -153,17 +163,21 @@ def _measure(spec: JobSpec, session: Session, user_data: dict, result: RunResult
     result.phases_s["first_inference"] = first_ms / 1e3
     if spec.accuracy_check:
         _accuracy(spec, session, user_data, result, progress)
-    m, iters = _timed(spec, session, prepared, result, progress, sampler, telemetry)
+    outcome = _timed(spec, session, prepared, requests, result, progress, sampler, telemetry)
+    m = outcome.measurement
     result.phases_s["measure"] = m.wall_s
     result.set_latencies_ns(m.samples_ns)
     result.metrics.update(summarize(m.samples_ns, m.wall_s, spec.scenario.batch))
     result.metrics.update({
-        "first_inference_ms": first_ms, "warmup_iterations": iters,
+        "first_inference_ms": first_ms, "warmup_iterations": outcome.warmup_iterations,
         "cold_start_ms": result.phases_s["load"] * 1e3 + first_ms,
-        "measure_start_ns": m.start_ns, "measure_end_ns": m.end_ns})
+        "measure_start_ns": m.start_ns, "measure_end_ns": m.end_ns, **outcome.metrics})
     result.environment["stopped_by"] = m.stopped_by
+    result.environment["scenario"] = outcome.environment
+    result.flags.extend(outcome.flags)
     _record_power(result, sampler, m, int(m.samples_ns.size) * spec.scenario.batch)
-    _flag(result, spec.run.noisy_cv)
+    # Under Poisson load a wide latency spread is the answer, not measurement noise.
+    _flag(result, spec.run.noisy_cv if spec.scenario.name != "server" else float("inf"))
     progress("done", 1.0, int(m.samples_ns.size))
 
 
@@ -178,21 +192,21 @@ def _accuracy(spec: JobSpec, session: Session, user_data: dict, result: RunResul
     result.environment["accuracy"] = details
 
 
-def _timed(spec: JobSpec, session: Session, prepared: list, result: RunResult,
-           progress: Progress, sampler: Sampler, telemetry: Telemetry) -> tuple[Measurement, int]:
-    """Warm-up and measure with the sampler running, between two telemetry snapshots."""
+def _timed(spec: JobSpec, session: Session, prepared: list, requests: int, result: RunResult,
+           progress: Progress, sampler: Sampler, telemetry: Telemetry) -> scenarios.Outcome:
+    """Warm-up and measure the scenario with the sampler running, between two telemetry
+    snapshots."""
     before = telemetry.snapshot()
     sampler.start()
     try:
-        iters, warm_s = harness.warm_up(session, prepared, spec.run, progress=progress)
-        m = harness.measure_single_stream(session, prepared, spec.run, progress=progress)
+        outcome = scenarios.measure(spec, session, prepared, requests, progress)
     finally:
         sampler.stop()
     after = telemetry.snapshot()
-    result.phases_s["warmup"] = warm_s
+    result.phases_s["warmup"] = outcome.warmup_s
     result.environment["telemetry"] = {"before": before, "after": after,
                                        "throttle_reasons": throttle_reasons(before, after)}
-    return m, iters
+    return outcome
 
 
 def _record_power(result: RunResult, sampler: Sampler, m: Measurement, inferences: int) -> None:

@@ -45,12 +45,23 @@ class Variant:
 
 @dataclass
 class Scenario:
-    """How load is offered (MLPerf names). Only `single-stream` uses no extra fields."""
+    """How load is offered (MLPerf names); `agents/scenarios.py` runs it. `batch` is dim 0 of
+    the inputs; `concurrency` the requests in flight (None: the engine's optimal number);
+    server: Poisson arrivals at `target_qps` (`seed`), queries slower than `latency_bound_ms`
+    counted, or `find_peak` bisects (`peak_steps`, `peak_tolerance_pct`) for the highest rate
+    whose p99 meets the bound. `until_stable_pct`: stop once the median's 95 % CI is within
+    ±this %, after MLPerf's early-stopping minimum, instead of after the minimum duration."""
 
     name: str = "single-stream"
     batch: int = 1
     concurrency: int | None = None
     target_qps: float | None = None
+    latency_bound_ms: float | None = None
+    seed: int = 0
+    find_peak: bool = False
+    peak_steps: int = 8
+    peak_tolerance_pct: float = 5.0
+    until_stable_pct: float | None = None
 
 
 @dataclass

@@ -17,15 +17,19 @@ from typing import Any, Sequence
 BIN = Path(sys.executable).parent
 
 
-def bench_run_cmd(model: Path, engine: str, threads: int, duration_s: float, db: Path,
-                  options: Sequence[str] = (), warmup_s: float | None = None) -> list[str]:
-    """The `bench run MODEL --json` command line for one engine (warm-up: bench's default)."""
-    cmd = [str(BIN / "bench"), "run", str(model), "--engine", engine, "--threads", str(threads)]
+def bench_run_cmd(model: Path, engine: str, threads: int | None, duration_s: float, db: Path,
+                  options: Sequence[str] = (), warmup_s: float | None = None,
+                  extra: Sequence[str] = ()) -> list[str]:
+    """The `bench run MODEL --json` command line for one engine (warm-up: bench's default;
+    threads None: the engine's default). `extra` flags go before --duration."""
+    cmd = [str(BIN / "bench"), "run", str(model), "--engine", engine]
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
     for opt in options:
         cmd += ["--option", opt]
     if warmup_s is not None:
         cmd += ["--warmup", f"{warmup_s:g}"]
-    return cmd + ["--duration", f"{duration_s:g}", "--json", "--db", str(db)]
+    return cmd + list(extra) + ["--duration", f"{duration_s:g}", "--json", "--db", str(db)]
 
 
 def bench_run_json(cmd: list[str], duration_s: float) -> dict[str, Any]:

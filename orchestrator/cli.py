@@ -70,6 +70,13 @@ def run(
     iterations: int = typer.Option(100, "--iterations", help="measure at least this many iterations"),
     max_duration: Optional[float] = typer.Option(None, "--max-duration", help="stop measuring after this many seconds (default: max(60, 2 x duration))"),
     target_ci: Optional[float] = typer.Option(None, "--target-ci", help="stop early once the median's 95%% CI is within ±this %%"),
+    scenario: str = typer.Option("single-stream", "--scenario", help="comma-separated: single-stream, offline, server"),
+    batch: Optional[str] = typer.Option(None, "--batch", help="comma-separated batch sizes: dim 0 of every input whose dim 0 is dynamic"),
+    requests: Optional[int] = typer.Option(None, "--requests", help="requests in flight for offline/server (default: the engine's optimal number)"),
+    qps: Optional[float] = typer.Option(None, "--qps", help="server: Poisson arrival rate, queries per second"),
+    latency_bound_ms: Optional[float] = typer.Option(None, "--latency-bound-ms", help="server: count queries slower than this (from arrival)"),
+    find_peak: bool = typer.Option(False, "--find-peak", help="server: search the highest rate whose p99 stays under --latency-bound-ms"),
+    until_stable: Optional[str] = typer.Option(None, "--until-stable", help="stop once the median's 95%% CI is within ±P%% (e.g. 1%%), after MLPerf's early-stopping minimum"),
     power: str = typer.Option("none", "--power", help="power sensor: auto, none, rapl, nvml, jetson, hwmon, meter"),
     power_option: list[str] = typer.Option([], "--power-option", help="KEY=VALUE option of the power sensor (repeatable)"),
     idle_power: float = typer.Option(2.0, "--idle-power", help="seconds of idle power measured before the run (0: skip)"),
@@ -83,6 +90,7 @@ def run(
 ) -> None:
     """Benchmark MODEL on this machine with each engine and precision; store every run."""
     from orchestrator.commands.run import RunRequest, available_engines, execute, failed
+    from orchestrator.scenario_flags import LoadFlags, parse_batches, parse_until_stable
 
     options: dict[str, dict[str, str]] = {}
     for eng, key, value in map(parse_option, option):
@@ -90,7 +98,7 @@ def run(
     length = RunLength(warmup_s=warmup, min_duration_s=duration, min_iterations=iterations,
                        max_duration_s=max_duration if max_duration is not None else max(60.0, 2 * duration),
                        target_ci_pct=target_ci)
-    req = RunRequest(model=model, engines=_split(engine) if engine else available_engines(),
+    req = RunRequest(model=model, engines=_split(engine) if engine else available_engines(model),
                      precisions=_split(precision), shapes=dict(map(parse_shape, shape)),
                      options=options, threads=threads, length=length,
                      input_files=parse_pairs(input_file, "--input"),
@@ -99,7 +107,10 @@ def run(
                      max_accuracy_drop=max_accuracy_drop, accuracy_check=not no_accuracy,
                      cache_dir=str(cache_dir) if cache_dir else None,
                      power=PowerSpec(sensor=power, options=parse_pairs(power_option, "--power-option"),
-                                     idle_s=idle_power if power != "none" else 0.0))
+                                     idle_s=idle_power if power != "none" else 0.0),
+                     load=LoadFlags(scenarios=tuple(_split(scenario)), batches=parse_batches(batch),
+                                    requests=requests, qps=qps, latency_bound_ms=latency_bound_ms,
+                                    find_peak=find_peak, until_stable_pct=parse_until_stable(until_stable)))
     with render.JobProgress(err, enabled=not as_json) as bar:
         results = execute(req, progress_for=bar.track, on_result=bar.finish)
     if as_json:
@@ -126,18 +137,43 @@ def results(
 @app.command()
 def zoo(
     name: str = typer.Argument(..., help="a zoo model name, or 'list'"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="where to write the .onnx file"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="where to write the model file"),
     batch: int = typer.Option(1, "--batch", help="batch size fixed in the model"),
     dynamic: bool = typer.Option(False, "--dynamic", help="leave the batch dimension symbolic"),
+    fmt: str = typer.Option("onnx", "--format", help="onnx, or tflite for the .tflite zoo (see list)"),
 ) -> None:
-    """List the built-in synthetic models, or write one as ONNX."""
+    """List the built-in synthetic models, or write one as ONNX or TFLite."""
     from orchestrator.commands.zoo import list_models, write
 
     if name == "list":
         list_models(render.stdout_console())
         return
-    path = write(name, output or Path(f"{name}.onnx"), None if dynamic else batch)
+    path = write(name, output or Path(f"{name}.{fmt}"), None if dynamic else batch, fmt)
     print(path)
+
+
+@app.command()
+def dashboard(
+    output: Path = typer.Option(Path("dashboard.html"), "--output", "-o", help="the HTML file to write"),
+    study: Optional[str] = typer.Option(None, "--study", help="the study page (chip selection) of this study id"),
+    suite: Optional[str] = typer.Option(None, "--suite", help="the trend page of a suite; until suites are stored, the studies whose name starts with NAME"),
+    run_ref: Optional[str] = typer.Option(None, "--run", help="the run page of a run id (or job id)"),
+    latest: bool = typer.Option(False, "--latest", help="the study page of the newest study"),
+    all_runs: bool = typer.Option(False, "--all", help="every stored run: study figures and every series' trend"),
+    slo_p99_ms: Optional[float] = typer.Option(None, "--slo-p99-ms", help="latency objective of the recommendation (p99, ms)"),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Write a self-contained HTML dashboard (opens offline) and print its path."""
+    from orchestrator.commands.dashboard import DashboardRequest, write
+
+    print(write(DashboardRequest(output=output, study=study, suite=suite, run=run_ref, latest=latest,
+                                 all_runs=all_runs, slo_p99_ms=slo_p99_ms, db=db)))
+
+
+# fleet list|probe, submit, status, cancel, worker (orchestrator/cli_queue.py)
+from orchestrator.cli_queue import register as _register_queue_verbs  # noqa: E402
+
+_register_queue_verbs(app)
 
 
 def _split(text: str) -> list[str]:

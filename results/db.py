@@ -66,6 +66,12 @@ def _check_version(engine: Engine) -> None:
         elif int(row.value) > DB_SCHEMA_VERSION:
             raise UserError(f"database schema version {row.value} is newer than this benchlab "
                             f"understands ({DB_SCHEMA_VERSION}); upgrade benchlab")
+        elif int(row.value) < DB_SCHEMA_VERSION:
+            from results.migrate import add_missing
+            add_missing(engine)
+            row.value = str(DB_SCHEMA_VERSION)
+            s.add(row)
+            s.commit()
 
 
 def _redact(url: str) -> str:

@@ -1,7 +1,11 @@
-"""SQLModel tables: device, study, job, run, and the schema version.
+"""SQLModel tables: device, study, job, run, device pools, and the schema version.
 
 A run row keeps the headline metrics as columns (for queries and dashboards), the raw
 latencies compactly (zlib int64 ns), and the full RunResult JSON (nothing is lost).
+
+The job queue lives in the job and device tables (results/queue.py): a job with a `priority`
+is the scheduler's; a job without one belongs to `bench run`, which runs it itself. Queue
+times are epoch seconds (UTC) in float columns ending in `_s`, the same on every database.
 """
 
 from __future__ import annotations
@@ -9,10 +13,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
-DB_SCHEMA_VERSION = 1
+# 2: queue columns on job/device/study and the device_pool table (issue 4); results/migrate.py
+# adds them to a version-1 database.
+DB_SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -37,6 +43,22 @@ class Device(SQLModel, table=True):
     cpu_model: Optional[str] = None
     probe: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     updated_at: datetime = Field(default_factory=utcnow)
+    # What the inventory says (tags, cost, tdp, power ...), refreshed by `bench fleet` and workers.
+    inventory: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
+    price_usd: Optional[float] = None
+    cost_per_hour_usd: Optional[float] = None
+    tdp_w: Optional[float] = None
+    probed_s: Optional[float] = None
+    # Health: `ok` or `quarantined` after `failures` consecutive infra-errors.
+    health: str = Field(default="ok", sa_column_kwargs={"server_default": "ok"})
+    failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    health_reason: Optional[str] = None
+    health_checked_s: Optional[float] = None
+    # The exclusive lease: at most one job holds a device (unique: one device per job).
+    lease_job_id: Optional[str] = Field(default=None, unique=True, index=True)
+    lease_holder: Optional[str] = None
+    lease_expires_s: Optional[float] = None
+    last_artifact: Optional[str] = None
 
 
 class Study(SQLModel, table=True):
@@ -47,10 +69,25 @@ class Study(SQLModel, table=True):
     source: str = "cli"
     spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
+    priority: Optional[int] = None
+
+
+class DevicePool(SQLModel, table=True):
+    """A set of devices a job may run on; content-addressed and shared by many jobs."""
+
+    __tablename__ = "device_pool"
+    id: str = Field(primary_key=True)
+    devices: list[str] = Field(default_factory=list, sa_column=Column(JSON))
 
 
 class Job(SQLModel, table=True):
-    """One (model, variant, scenario, device): its state in the queue and its JobSpec."""
+    """One (model, variant, scenario, device): its state in the queue and its JobSpec.
+
+    `device` is the device it is pinned to, or the selector it was submitted with until a
+    device takes it; `attempts` is the number of the current (or last) attempt.
+    """
+
+    __table_args__ = (Index("ix_job_queue", "state", "priority", "queued_s", "position"),)
 
     id: str = Field(primary_key=True)
     study_id: str = Field(foreign_key="study.id", index=True)
@@ -64,6 +101,23 @@ class Job(SQLModel, table=True):
     spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Queue fields; NULL priority: not the scheduler's job (`bench run` runs its own).
+    priority: Optional[int] = None
+    queued_s: Optional[float] = None
+    position: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    pool_id: Optional[str] = None
+    artifact_key: Optional[str] = None
+    max_attempts: Optional[int] = None
+    not_before_s: Optional[float] = None
+    avoid: Optional[list[str]] = Field(default=None, sa_column=Column(JSON))
+    lease_device: Optional[str] = None
+    lease_holder: Optional[str] = None
+    lease_expires_s: Optional[float] = None
+    heartbeat_s: Optional[float] = None
+    started_s: Optional[float] = None
+    cancel_requested: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    reason: Optional[str] = None
+    finished_s: Optional[float] = None
 
 
 class Run(SQLModel, table=True):

@@ -16,6 +16,8 @@ from agents.errors import UserError
 _BUILTIN = {
     "onnxruntime": "agents.engines.onnxruntime:OnnxRuntimeEngine",
     "openvino": "agents.engines.openvino:OpenVinoEngine",
+    "tensorrt": "agents.engines.tensorrt:TensorRtEngine",
+    "tflite": "agents.engines.tflite:TfliteEngine",
 }
 _EXTRA: dict[str, Callable[[], Engine]] = {}
 _ENTRY_POINTS_LOADED = False

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from agents.engines.pool import RequestPool, ThreadRequestPool
 from agents.errors import UserError
 
 
@@ -88,6 +89,26 @@ class Session(ABC):
             The engine's own recommendation, used by the offline and server scenarios.
         """
 
+    # Whether `infer` may run on several threads at once, each with its own prepared object.
+    # The default `request_pool` serializes `infer` when this is False.
+    thread_safe_infer: bool = False
+
+    def request_pool(self, requests: int) -> RequestPool:
+        """A pool that keeps up to `requests` inferences in flight (offline, server scenarios).
+
+        The default runs `infer` on `requests` threads (serialized unless `thread_safe_infer`).
+        Engines with a native mechanism override it: OpenVINO's AsyncInferQueue, TensorRT's
+        execution contexts on CUDA streams, one TFLite interpreter per request. The caller
+        submits only prepared objects (from `prepare`) that are not in flight, and closes the
+        pool before `close`.
+
+        Args:
+            requests: requests in flight at most, 1 <= requests <= the engine's `max_requests`.
+        Returns:
+            A `RequestPool` whose `mechanism` says how the requests run.
+        """
+        return ThreadRequestPool(self.infer, requests, serialize=not self.thread_safe_infer)
+
     @abstractmethod
     def resolved_config(self) -> dict[str, Any]:
         """The settings the engine actually applied (threads, streams, hint, provider).
@@ -125,6 +146,8 @@ class Engine(ABC):
     # Option names that change the compiled artifact (part of the cache key); the others
     # (threads, streams ...) only change how it runs.
     compile_keys: ClassVar[tuple[str, ...]] = ()
+    # Most requests in flight `bench run --requests` accepts for this engine.
+    max_requests: ClassVar[int] = 64
 
     @abstractmethod
     def version(self) -> str:
@@ -179,9 +202,43 @@ class Engine(ABC):
             A session whose `inputs` have concrete shapes.
         """
 
+    def scenario_options(self, scenario: str) -> dict[str, Any]:
+        """Option defaults for a load scenario; the job's own options override them.
+
+        Args:
+            scenario: single-stream, offline or server.
+        Returns:
+            Raw option values (e.g. OpenVINO's THROUGHPUT hint for offline); none by default.
+        """
+        return {}
+
     def options(self, raw: dict[str, Any], source: str = "engine options") -> Any:
         """Validate raw option values into this engine's typed `Options`."""
         return build_options(self.Options, raw, source)
+
+    def supports(self, suffix: str) -> str | None:
+        """Whether this engine can run a model file of this suffix here, with what is installed
+        (`bench run` picks its default engines with this; the runner checks `formats` only).
+
+        Args:
+            suffix: the model file's suffix, lower case (".onnx", ".tflite" ...).
+        Returns:
+            None when it can, else the reason (the variant is then skipped).
+        """
+        if suffix in self.formats:
+            return None
+        return f"{self.name} cannot read {suffix} models; it reads {', '.join(self.formats)}"
+
+    def resolve_options(self, options: Any, shapes: dict[str, list[int]]) -> Any:
+        """The options with anything the job's concrete shapes decide (TensorRT: its profile).
+
+        Args:
+            options: validated options.
+            shapes: the user's shapes for dynamic inputs.
+        Returns:
+            Options for compile and load (the cache key sees them).
+        """
+        return options
 
 
 def build_options(cls: type, raw: dict[str, Any], source: str) -> Any:

@@ -60,7 +60,15 @@ class OnnxRuntimeOptions:
 
 
 class OrtSession(Session):
-    """An `InferenceSession` with its input sets passed as plain numpy feeds."""
+    """An `InferenceSession` with its input sets passed as plain numpy feeds.
+
+    Several requests in flight are concurrent `run` calls from threads (the default
+    `request_pool`): `InferenceSession.run` is thread-safe and releases the GIL, and each
+    request has its own feeds. `run_async` was measured no faster (docs/PERFORMANCE.md) and
+    runs its callbacks on the intra-op pool the model's kernels use.
+    """
+
+    thread_safe_infer = True
 
     def __init__(self, sess: Any, options: OnnxRuntimeOptions, shapes: dict[str, list[int]]):
         self._sess = sess
@@ -81,7 +89,10 @@ class OrtSession(Session):
         return [np.asarray(o) for o in outputs]
 
     def optimal_requests(self) -> int:
-        return 1
+        # Each request runs its kernels on `threads` intra-op threads: enough requests to
+        # cover the physical cores, and 1 with ORT's default of one thread per core.
+        threads = self._options.threads or _physical_cores()
+        return max(1, _physical_cores() // threads)
 
     def resolved_config(self) -> dict[str, Any]:
         opts = self._options

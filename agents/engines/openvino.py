@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from agents.engines.base import Artifact, Engine, Session, TensorInfo, short_message
+from agents.engines.pool import RequestPool
 from agents.errors import EngineUnavailable, ModelError, UnsupportedVariant, UserError
 from agents.inputs import resolve_shapes
 
@@ -90,6 +91,11 @@ class OvSession(Session):
     def optimal_requests(self) -> int:
         return int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
 
+    def request_pool(self, requests: int) -> RequestPool:
+        """An `AsyncInferQueue` of `requests` infer requests, as benchmark_app's async mode."""
+        from agents.engines.ov_pool import OvRequestPool
+        return OvRequestPool(self._compiled, requests, len(self.inputs))
+
     def resolved_config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {"device": self._options.device}
         for key in _REPORTED:
@@ -109,10 +115,15 @@ class OpenVinoEngine(Engine):
     name = "openvino"
     precisions = ("fp32", "fp16", "int8")
     Options = OpenVinoOptions
-    formats = (".onnx", ".xml")
+    formats = (".onnx", ".xml", ".tflite")
 
     def version(self) -> str:
         return _ov().get_version()
+
+    def scenario_options(self, scenario: str) -> dict[str, Any]:
+        # Several requests in flight only pay off with several streams: the THROUGHPUT hint
+        # picks them (and OPTIMAL_NUMBER_OF_INFER_REQUESTS), as benchmark_app's async default.
+        return {"hint": "THROUGHPUT"} if scenario in ("offline", "server") else {}
 
     def compile(self, model_path: Path, precision: str, options: Any, workdir: Path,
                 calibration: Any = None) -> Artifact:

@@ -8,11 +8,12 @@ from rich.console import Console
 from rich.table import Table
 from agents.errors import UserError
 from results.db import open_db
-from results.queries import run_results, runs_frame
+from agents.scenarios import label
+from results.queries import run_results, runs_frame, select_runs
 
 FORMATS = ("table", "csv", "json")
 _TABLE = [("id", "id"), ("created_at", "when (UTC)"), ("device", "device"), ("model_name", "model"),
-          ("engine", "engine"), ("precision", "precision"), ("status", "status"),
+          ("engine", "engine"), ("precision", "precision"), ("scenario", "scenario"), ("status", "status"),
           ("latency_p50_ms", "p50 ms"), ("latency_p99_ms", "p99 ms"),
           ("throughput_ips", "throughput /s"), ("cold_start_ms", "cold start ms"),
           ("power_avg_w", "power W"), ("energy_per_inference_j", "J/inference"),
@@ -33,16 +34,25 @@ def show(console: Console, db: str | None, last: int | None, fmt: str, study: st
     if fmt == "json":
         print(json.dumps([r.to_dict() for r in run_results(engine, last=last, study_id=study)], indent=1))
         return
-    frame = runs_frame(engine, last=last, study_id=study)
     if fmt == "csv":
-        print(frame.to_csv(index=False), end="")
+        print(runs_frame(engine, last=last, study_id=study).to_csv(index=False), end="")
         return
-    table = Table(title=f"{len(frame)} run(s)")
+    runs = select_runs(engine, last=last, study_id=study)
+    table = Table(title=f"{len(runs)} run(s)")
     for _, header in _TABLE:
         table.add_column(header)
-    for row in frame.itertuples(index=False):
-        table.add_row(*[_cell(getattr(row, key)) for key, _ in _TABLE])
+    for run in runs:
+        table.add_row(*[scenario_label(run) if key == "scenario" else _cell(getattr(run, key))
+                        for key, _ in _TABLE])
     console.print(table)
+
+
+def scenario_label(run) -> str:
+    """`offline b8 x4`, `server 200 qps x2`: from the run's columns and its metrics JSON (a
+    throughput-mode latency must not read as a single-stream one)."""
+    m = run.metrics or {}
+    return label(run.scenario, run.batch or 1, m.get("requests_in_flight") if run.scenario != "single-stream" else None,
+                 m.get("target_qps"), m.get("peak_qps"), m.get("peak_steps") is not None)
 
 
 def _cell(value) -> str:

@@ -21,6 +21,7 @@ from agents.runner import sha256_file
 from agents.spec import (PRECISIONS, CalibrationSpec, InputSpec, JobSpec, ModelRef, PowerSpec,
                          RunLength, RunResult, Scenario, Variant)
 from orchestrator.modelinfo import read_inputs
+from orchestrator.scenario_flags import LoadFlags, batch_shapes, check_flags, model_batch, scenario_for
 from orchestrator.transports import get_transport
 from orchestrator.transports.base import Progress, Transport
 from results.db import open_db
@@ -49,12 +50,17 @@ class RunRequest:
     cache_dir: str | None = None
     device: str = "local"
     db: str | None = None
+    load: LoadFlags = field(default_factory=LoadFlags)
 
 
-def available_engines() -> list[str]:
-    """The engines whose SDK imports on this machine (the default for `bench run`)."""
+def available_engines(model: Path | None = None) -> list[str]:
+    """The engines whose SDK imports on this machine and that can run this model's format
+    here without an extra (the default for `bench run`)."""
     from agents.probe import engines
-    return [name for name, info in engines().items() if info["available"]]
+    names = [name for name, info in engines().items() if info["available"]]
+    if model is None:
+        return names
+    return [n for n in names if get_engine(n).supports(model.suffix.lower()) is None]
 
 
 def validate_length(length: RunLength) -> None:
@@ -75,24 +81,61 @@ def validate_length(length: RunLength) -> None:
 
 
 def plan(req: RunRequest) -> tuple[Study, list[JobSpec]]:
-    """Validate the request and build one JobSpec per (engine, precision); no side effects.
+    """Validate the request and build one JobSpec per (engine, precision, batch, scenario);
+    no side effects.
 
     Raises:
         UserError: any bad input, as one line.
     """
+    model, calibration, batches = _preflight(req)
+    study = Study(id=uuid.uuid4().hex[:12], name=f"run {req.model.name}", source="bench run")
+    specs = [build_spec(req, model, study.id, engine, precision, calibration,
+                        scenario_for(req.load, name, batch), shapes)
+             for engine in req.engines for precision in req.precisions
+             for batch, shapes in batches for name in req.load.scenarios]
+    study.spec = {"model": model.path, "engines": req.engines, "precisions": req.precisions,
+                  "scenarios": list(req.load.scenarios), "batches": [b for b, _ in batches]}
+    return study, specs
+
+
+def preflight(req: RunRequest) -> tuple[ModelRef, CalibrationSpec]:
+    """Check the whole request before anything is stored: run length, engine, precision and
+    option names, the model file, its input shapes, data and calibration files. Shared by
+    `bench run` and the study expansion of `bench submit`.
+
+    Returns:
+        The model reference (path, sha256, size, name) and the calibration spec.
+    Raises:
+        UserError: any bad input, as one line.
+    """
+    model, calibration, _ = _preflight(req)
+    return model, calibration
+
+
+def _preflight(req: RunRequest) -> tuple[ModelRef, CalibrationSpec, list[tuple[int, dict]]]:
+    """`preflight`, plus each batch size with the input shapes that give it."""
     validate_length(req.length)
     _check_names(req)
+    check_flags(req.load, req.engines)
     inputs = read_inputs(req.model)
     data = load_user_data(req.input_files, req.npz)
-    resolve_shapes(inputs, {**req.shapes, **shapes_from_data(inputs, data)})
+    batches = _batches(req, inputs, shapes_from_data(inputs, data))
     calibration = _calibration(req, inputs)
     model = ModelRef(path=str(req.model.resolve()), sha256=sha256_file(req.model),
                      size_bytes=req.model.stat().st_size, name=req.model.stem)
-    study = Study(id=uuid.uuid4().hex[:12], name=f"run {req.model.name}", source="bench run")
-    specs = [_spec(req, model, study.id, engine, precision, calibration)
-             for engine in req.engines for precision in req.precisions]
-    study.spec = {"model": model.path, "engines": req.engines, "precisions": req.precisions}
-    return study, specs
+    return model, calibration, batches
+
+
+def _batches(req: RunRequest, inputs: list, data_shapes: dict) -> list[tuple[int, dict]]:
+    """(batch, shapes) per `--batch` size, or the model's own batch; every one resolved."""
+    if not req.load.batches:
+        return [(model_batch(resolve_shapes(inputs, {**req.shapes, **data_shapes})), dict(req.shapes))]
+    out = []
+    for batch in req.load.batches:
+        shapes = batch_shapes(inputs, req.shapes, batch, data_shapes)
+        resolve_shapes(inputs, {**shapes, **data_shapes})
+        out.append((batch, shapes))
+    return out
 
 
 def _check_names(req: RunRequest) -> None:
@@ -132,19 +175,28 @@ def _calibration(req: RunRequest, inputs: list) -> CalibrationSpec:
     return CalibrationSpec(path=str(path.resolve()), sha256=calibration_sha256(str(path)))
 
 
-def _spec(req: RunRequest, model: ModelRef, study_id: str, engine: str, precision: str,
-          calibration: CalibrationSpec) -> JobSpec:
+def _has_option(engine: str, name: str) -> bool:
+    import dataclasses
+    return name in {f.name for f in dataclasses.fields(get_engine(engine).Options)}
+
+
+def build_spec(req: RunRequest, model: ModelRef, study_id: str, engine: str, precision: str,
+               calibration: CalibrationSpec, scenario: Scenario | None = None,
+               shapes: dict[str, list[int]] | None = None) -> JobSpec:
+    """One JobSpec (fresh job id) of the request for (engine, precision); validates the
+    engine's options now rather than on the board. `scenario` (default single-stream, batch
+    1) and `shapes` (default the request's) are those of one batch size and scenario."""
     raw = dict(req.options.get(engine, {}))
-    if req.threads is not None:
+    if req.threads is not None and _has_option(engine, "threads"):
         raw.setdefault("threads", req.threads)
     get_engine(engine).options(raw, source=f"--option {engine}.*")  # validate now, not on the board
     files = {k: str(Path(v).resolve()) for k, v in req.input_files.items()}
     return JobSpec(job_id=uuid.uuid4().hex[:16], model=model, study_id=study_id,
                    variant=Variant(engine=engine, precision=precision, options=raw),
-                   scenario=Scenario(), run=req.length, device=req.device, power=req.power,
+                   scenario=scenario or Scenario(), run=req.length, device=req.device, power=req.power,
                    calibration=calibration, accuracy_check=req.accuracy_check,
                    cache_dir=str(Path(req.cache_dir).resolve()) if req.cache_dir else None,
-                   inputs=InputSpec(shapes=dict(req.shapes), files=files,
+                   inputs=InputSpec(shapes=dict(req.shapes if shapes is None else shapes), files=files,
                                     npz=str(Path(req.npz).resolve()) if req.npz else None))
 
 

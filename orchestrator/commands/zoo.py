@@ -1,4 +1,4 @@
-"""`bench zoo`: the built-in synthetic models."""
+"""`bench zoo`: the built-in synthetic models (ONNX, and a few real .tflite ones)."""
 
 from __future__ import annotations
 
@@ -8,26 +8,35 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.errors import UserError
-from orchestrator import zoo
+from orchestrator import zoo, zoo_tflite
+
+FORMATS = ("onnx", "tflite")
 
 
 def list_models(console: Console) -> None:
     """Print every zoo model with its description."""
     table = Table(title="benchlab zoo")
     table.add_column("name")
+    table.add_column("format")
     table.add_column("description")
     for entry in zoo.list_models():
-        table.add_row(entry.name, entry.description)
+        table.add_row(entry.name, "onnx", entry.description)
+    for entry in zoo_tflite.list_models():
+        table.add_row(entry.name, "tflite", entry.description)
     console.print(table)
 
 
-def write(name: str, path: Path, batch: int | None) -> Path:
-    """Build zoo model `name` and write it to `path`.
+def write(name: str, path: Path, batch: int | None, fmt: str = "onnx") -> Path:
+    """Build zoo model `name` in format `fmt` (onnx or tflite) and write it to `path`.
 
     Raises:
-        UserError: unknown name or a bad batch size.
+        UserError: unknown name or format, or a bad batch size.
     """
+    if fmt not in FORMATS:
+        raise UserError(f"unknown --format '{fmt}'; known: {', '.join(FORMATS)}")
     try:
+        if fmt == "tflite":
+            return zoo_tflite.save(name, path, batch=batch)
         return zoo.save(name, path, batch=batch)
     except ValueError as e:  # UnknownModel is a ValueError too
         raise UserError(str(e)) from None

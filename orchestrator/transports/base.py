@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from agents.spec import JobSpec, RunResult
 
@@ -24,6 +24,16 @@ class Transport(ABC):
 
         Returns:
             None when healthy, else the reason it is not.
+        """
+
+    @abstractmethod
+    def probe(self) -> dict[str, Any]:
+        """Run `python -m agents probe` on the device.
+
+        Returns:
+            The probe: {"environment": ..., "engines": {name: {"available": ...}}, ...}.
+        Raises:
+            InfraError: the device could not be reached or the probe failed.
         """
 
     @abstractmethod

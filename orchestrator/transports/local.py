@@ -14,11 +14,32 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any, Sequence
 
+from agents.errors import InfraError
 from agents.spec import JobSpec, RunResult
 from orchestrator.transports.base import Progress, Transport
 
 _STDERR_TAIL = 4000
+
+
+# Started in the child before the agent: pin it to its CPUs and, when asked, have the kernel
+# kill it if the orchestrator thread that started it dies (PR_SET_PDEATHSIG), so a killed
+# orchestrator leaves no benchmark running on a device it no longer holds. Then exec the agent.
+_LAUNCH = """import os, sys
+cpus, parent, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+if cpus:
+    os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
+if parent:
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        sys.exit("orchestrator gone before the agent started")
+os.execv(sys.executable, [sys.executable] + argv)
+"""
 
 
 class LocalTransport(Transport):
@@ -28,26 +49,57 @@ class LocalTransport(Transport):
         python: the interpreter that runs the agent.
         default_timeout_s: per-job limit when the JobSpec sets none.
         env: extra environment for the agent process.
+        cpus: CPU numbers the agent is pinned to (several local devices on one machine).
+        die_with_parent: the agent is killed when the orchestrator dies (Linux), so a
+            restarted orchestrator never finds an orphan benchmark still running.
     """
 
     def __init__(self, python: str = sys.executable, default_timeout_s: float = 3600.0,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, cpus: Sequence[int] | None = None,
+                 die_with_parent: bool = False):
         self.python = python
         self.default_timeout_s = default_timeout_s
         self.env = env or {}
+        self.cpus = tuple(cpus) if cpus else None
+        self.die_with_parent = die_with_parent
         self._procs: dict[str, subprocess.Popen] = {}
 
     def health(self) -> str | None:
         return None if os.access(self.python, os.X_OK) else f"{self.python} is not executable"
 
+    def probe(self) -> dict[str, Any]:
+        try:
+            out = subprocess.run(self._argv(["probe"]), capture_output=True, text=True,
+                                 timeout=120, env=_child_env(self.env))
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise InfraError(f"local probe failed: {e}") from e
+        if out.returncode != 0:
+            tail = " ".join(out.stderr.split())[-300:]
+            raise InfraError(f"local probe exited {out.returncode}: {tail}")
+        try:
+            return json.loads(out.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError) as e:
+            raise InfraError(f"local probe printed no JSON: {out.stdout[-200:]!r}") from e
+
     def put(self, local_path: Path) -> str:
         return str(Path(local_path).resolve())
 
+    def _argv(self, agent_args: list[str]) -> list[str]:
+        argv = ["-m", "agents", *agent_args]
+        if not self.cpus and not self.die_with_parent:
+            return [self.python, *argv]
+        cpus = ",".join(map(str, self.cpus or ()))
+        parent = str(os.getpid()) if self.die_with_parent else "0"
+        return [self.python, "-c", _LAUNCH, cpus, parent, *argv]
+
     def run(self, spec: JobSpec, on_progress: Progress | None = None) -> RunResult:
-        proc = subprocess.Popen([self.python, "-m", "agents", "run", "-", "--progress"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                env=_child_env(self.env))
+        try:
+            proc = subprocess.Popen(self._argv(["run", "-", "--progress"]),
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                    env=_child_env(self.env))
+        except OSError as e:
+            return _infra(spec, f"cannot start the local agent with {self.python}: {e}", [])
         self._procs[spec.job_id] = proc
         # One reader per pipe, each the pipe's only reader: sharing a pipe between a thread
         # and communicate() lets one steal data the other was told was ready, and hang.

@@ -65,3 +65,24 @@ def test_calibration_for_the_wrong_input_is_refused(tmp_path, bench, model_file)
 def test_strict_refuses_int8_without_calibration(tmp_path, bench, model_file):
     out = bench("run", str(model_file("resnet")), "-p", "int8", "--strict", "--db", str(tmp_path / "b.db"))
     assert out.returncode == 1 and "--strict" in out.stderr
+
+
+def test_default_engines_are_those_that_can_read_the_model_here(tmp_path, bench, model_file):
+    from agents.engines import get_engine
+    from orchestrator.commands.run import available_engines
+    onnx = available_engines(model_file("mlp"))
+    assert {"onnxruntime", "openvino"} <= set(onnx)
+    assert ("tflite" in onnx) == (get_engine("tflite").supports(".onnx") is None)
+
+
+def test_engine_that_cannot_read_the_format_is_skipped(tmp_path, bench):
+    from orchestrator.zoo_tflite import build_cnn
+    path = tmp_path / "cnn.tflite"
+    path.write_bytes(build_cnn("int8"))
+    out = bench("run", str(path), "-e", "tflite,onnxruntime", "-p", "int8", "--json",
+                "--db", str(tmp_path / "b.db"), *FAST)
+    assert out.returncode == 0, out.stderr
+    by = {r["job"]["variant"]["engine"]: r for r in json.loads(out.stdout)}
+    assert by["tflite"]["status"] == "ok" and "calibration-generated" not in by["tflite"]["flags"]
+    assert by["onnxruntime"]["error_type"] == "UnsupportedVariant"
+    assert "cannot read .tflite" in by["onnxruntime"]["error"]

@@ -11,7 +11,7 @@ from agents.errors import UserError
 from agents.spec import JobSpec, ModelRef, RunResult, Variant
 from results.db import open_db, resolve_url
 from results.ingest import add_jobs, ingest
-from results.models import Job, Meta, Run, Study
+from results.models import DB_SCHEMA_VERSION, Job, Meta, Run, Study
 from results.queries import run_results, runs_frame
 
 
@@ -92,7 +92,7 @@ def test_schema_version_is_recorded_and_a_newer_one_refused(db_url):
     db = open_db(db_url)
     with Session(db) as s:
         row = s.get(Meta, "schema_version")
-        assert row.value == "1"
+        assert row.value == str(DB_SCHEMA_VERSION)
         row.value = "99"
         s.add(row)
         s.commit()
