@@ -30,11 +30,17 @@ def fleet_list(inventory: Optional[str] = typer.Option(None, "--inventory", "-i"
 @fleet_app.command("probe")
 def fleet_probe(selector: Optional[str] = typer.Argument(None, help="devices to probe (default: all)"),
                 inventory: Optional[str] = typer.Option(None, "--inventory", "-i", help=INV_HELP),
+                ray_address: Optional[str] = typer.Option(None, "--ray-address", help="list the device:NAME resources this Ray cluster offers, and stop"),
                 db: Optional[str] = typer.Option(None, "--db", help=DB_HELP)) -> None:
     """Run the agent's probe on each device through its transport and store it."""
     from orchestrator.commands.fleet import probe_fleet
     from orchestrator.render import stdout_console
 
+    if ray_address:
+        from orchestrator.transports.ray import list_devices
+        for name, node in list_devices(ray_address):
+            print(f"{name}\t{node}")
+        return
     if probe_fleet(stdout_console(), inventory, db, selector):
         raise typer.Exit(2)
 

@@ -105,6 +105,26 @@ class RayTransport(Transport):
             self._ray().cancel(ref, force=True)
 
 
+def list_devices(address: str) -> list[tuple[str, str]]:
+    """The `device:NAME` resources the live nodes of a Ray cluster offer, with their node.
+
+    Raises:
+        InfraError: the cluster cannot be reached.
+    """
+    import ray
+
+    try:
+        with _init_lock:
+            if not ray.is_initialized():
+                ray.init(address=address, namespace="benchlab", log_to_driver=False)
+        nodes = ray.nodes()
+    except Exception as e:
+        raise InfraError(f"ray cluster {address} unreachable: {_first_line(e)}") from e
+    return sorted((res, f"{n.get('NodeManagerAddress')} ({n['NodeID'][:12]})")
+                  for n in nodes if n.get("Alive")
+                  for res in n.get("Resources", {}) if res.startswith("device:"))
+
+
 def _files(spec: JobSpec) -> dict[str, tuple[str, str, bytes]]:
     """Every file the job needs, keyed by its orchestrator path, with sha256 and name."""
     paths = [spec.model.path, *spec.inputs.files.values()]

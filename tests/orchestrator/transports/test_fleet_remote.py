@@ -72,3 +72,10 @@ def test_killed_remote_agent_is_retried_and_stored_once(tmp_path, sshd, ray_clus
     assert [(r["attempt"], r["status"]) for r in runs] == [(1, "infra-error"), (2, "ok")]
     assert "agent died" in runs[0]["error"]
     assert len({r["job_id"] for r in runs}) == 1
+
+
+def test_fleet_probe_lists_the_device_resources_of_a_ray_cluster(ray_cluster, bench, tmp_path):
+    out = bench("fleet", "probe", "--ray-address", ray_cluster.address, "--db", str(tmp_path / "b.db"))
+    assert out.returncode == 0, out.stderr
+    names = [line.split("\t")[0] for line in out.stdout.splitlines()]
+    assert names == ["device:ray-a", "device:ray-b"]
