@@ -69,18 +69,22 @@ class ThreadRequestPool(RequestPool):
     """`size` worker threads, each calling `infer` on what was submitted.
 
     Args:
-        infer: the session's synchronous `infer`.
+        infer: the session's synchronous `infer`, or one per worker (for engines that run each
+            request on its own instance, e.g. one TFLite interpreter per request).
         size: worker threads (= requests in flight).
         clock: nanosecond clock for the start and end of each inference.
         serialize: hold a lock around `infer`, for sessions whose `infer` must not run on two
             threads at once; the pool then runs one inference at a time, and says so.
     """
 
-    def __init__(self, infer: Callable[[Any], Any], size: int, clock: Clock = time.perf_counter_ns,
-                 serialize: bool = False):
+    def __init__(self, infer: Callable[[Any], Any] | list[Callable[[Any], Any]], size: int,
+                 clock: Clock = time.perf_counter_ns, serialize: bool = False):
         if size < 1:
             raise ValueError(f"a request pool needs at least 1 request, got {size}")
-        self.size, self._infer, self._clock = size, infer, clock
+        infers = list(infer) if isinstance(infer, (list, tuple)) else [infer] * size
+        if len(infers) != size:
+            raise ValueError(f"{len(infers)} infer functions for {size} requests")
+        self.size, self._clock = size, clock
         self.mechanism = "threads, infer serialized (session not thread-safe)" if serialize else "threads"
         self.serialized = serialize and size > 1
         self._lock = threading.Lock() if serialize else None
@@ -89,8 +93,8 @@ class ThreadRequestPool(RequestPool):
         self._ready = threading.Semaphore(0)
         self._idle = threading.Condition()
         self._pending, self._error = 0, None
-        self._threads = [threading.Thread(target=self._worker, daemon=True, name=f"request-{i}")
-                         for i in range(size)]
+        self._threads = [threading.Thread(target=self._worker, args=(fn,), daemon=True,
+                                          name=f"request-{i}") for i, fn in enumerate(infers)]
         for t in self._threads:
             t.start()
 
@@ -119,24 +123,24 @@ class ThreadRequestPool(RequestPool):
             t.join()
         self._threads = []
 
-    def _worker(self) -> None:
+    def _worker(self, infer: Callable[[Any], Any]) -> None:
         while True:
             self._ready.acquire()
             item = self._work.popleft()
             if item is None:
                 return
-            self._run(*item)
+            self._run(infer, *item)
 
-    def _run(self, prepared: Any, on_done: OnDone) -> None:
+    def _run(self, infer: Callable[[Any], Any], prepared: Any, on_done: OnDone) -> None:
         try:
             if self._lock is not None:
                 with self._lock:
                     t0 = self._clock()
-                    out = self._infer(prepared)
+                    out = infer(prepared)
                     t1 = self._clock()
             else:
                 t0 = self._clock()
-                out = self._infer(prepared)
+                out = infer(prepared)
                 t1 = self._clock()
             on_done(t0, t1, out)
         except BaseException as e:  # kept for the submitter: a worker thread cannot raise to it

@@ -7,6 +7,7 @@ only have it. Which one ran is recorded with every run.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,8 +78,9 @@ class TfliteSession(Session):
 
     def __init__(self, interp: Any, runtime: tuple[str, str], options: TfliteOptions,
                  ports: tuple[list[_Port], list[_Port]], shapes: dict[str, list[int]],
-                 layout: Layout | None):
+                 layout: Layout | None, make_interpreter: Any = None):
         self._interp, self._runtime, self._options, self._layout = interp, runtime, options, layout
+        self._make_interpreter = make_interpreter
         self._in, self._out = ports
         self.inputs = [p.info(tuple(shapes[p.name])) for p in self._in]
         details = {d["index"]: d for d in interp.get_output_details()}
@@ -97,11 +99,17 @@ class TfliteSession(Session):
         return prepared
 
     def infer(self, prepared: list[tuple[int, np.ndarray]]) -> Any:
-        interp = self._interp
-        for index, value in prepared:
-            interp.set_tensor(index, value)
-        interp.invoke()
-        return interp  # the outputs live in its buffers until the next call
+        return _invoke(self._interp, prepared)
+
+    def request_pool(self, requests: int) -> Any:
+        """One interpreter per request, each on its own thread (one interpreter is not
+        thread-safe; LiteRT's invoke releases the GIL, so they run side by side)."""
+        from agents.engines.pool import ThreadRequestPool
+
+        interps = [self._interp] + [self._make_interpreter() for _ in range(requests - 1)]
+        pool = ThreadRequestPool([functools.partial(_invoke, i) for i in interps], requests)
+        pool.mechanism = f"{requests} interpreters on {requests} threads"
+        return pool
 
     def to_numpy(self, outputs: Any) -> list[np.ndarray]:
         arrays = []
@@ -113,7 +121,8 @@ class TfliteSession(Session):
         return arrays
 
     def optimal_requests(self) -> int:
-        return 1
+        from agents.probe import physical_cores
+        return max(1, physical_cores() // (self._options.threads or 1))
 
     def resolved_config(self) -> dict[str, Any]:
         opts, (package, version) = self._options, self._runtime
@@ -185,21 +194,40 @@ class TfliteEngine(Engine):
     def load(self, artifact: Artifact, options: TfliteOptions,
              shapes: dict[str, list[int]]) -> Session:
         package, module, version = _runtime()
-        interp = _interpreter(module, artifact.path, options)
         layout = Layout.read(Path(artifact.path))
+
+        def make() -> Any:
+            interp = _interpreter(module, artifact.path, options)
+            ports = _ports(interp, interp.get_input_details(), "inputs", layout)
+            _allocate(interp, ports, resolved)
+            return interp
+
+        interp = _interpreter(module, artifact.path, options)
         ports = _ports(interp, interp.get_input_details(), "inputs", layout)
         infos = [p.info(tuple(d if d >= 0 else None for d in p.signature)) for p in ports]
         resolved = resolve_shapes(infos, layout.tflite_shapes(shapes) if layout else shapes)
-        try:
-            for port in ports:
-                if any(d < 0 for d in port.signature):
-                    interp.resize_tensor_input(port.index, resolved[port.name], strict=True)
-            interp.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            raise ModelError(f"tflite cannot allocate the model's tensors for shapes "
-                             f"{resolved}: {short_message(e)}") from e
+        _allocate(interp, ports, resolved)
         outputs = _ports(interp, interp.get_output_details(), "outputs", layout)
-        return TfliteSession(interp, (package, version), options, (ports, outputs), resolved, layout)
+        return TfliteSession(interp, (package, version), options, (ports, outputs), resolved,
+                             layout, make)
+
+
+def _allocate(interp: Any, ports: list[_Port], resolved: dict[str, list[int]]) -> None:
+    try:
+        for port in ports:
+            if any(d < 0 for d in port.signature):
+                interp.resize_tensor_input(port.index, resolved[port.name], strict=True)
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError) as e:
+        raise ModelError(f"tflite cannot allocate the model's tensors for shapes "
+                         f"{resolved}: {short_message(e)}") from e
+
+
+def _invoke(interp: Any, prepared: list[tuple[int, np.ndarray]]) -> Any:
+    for index, value in prepared:
+        interp.set_tensor(index, value)
+    interp.invoke()
+    return interp  # the outputs live in its buffers until the next call
 
 
 def model_precision(path: Path) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import importlib.util
 import subprocess
 import sys
@@ -168,3 +169,16 @@ def test_conversion_failure_is_a_model_error_with_the_converters_message(model_f
     path = model_file(zoo.build_unsupported_op(), filename="bad.onnx")
     result = run_job(job_for(path, "tflite"))
     assert result.status == "model-error" and "onnx2tf could not convert bad.onnx" in result.error
+
+
+def test_offline_keeps_several_interpreters_in_flight(tmp_path, job_for):
+    from orchestrator.zoo_tflite import build_cnn
+    path = tmp_path / "cnn.tflite"
+    path.write_bytes(build_cnn("fp32"))
+    job = job_for(path, "tflite", options={"threads": 1})
+    job.scenario.name, job.scenario.concurrency = "offline", 2
+    result = run_job(job)
+    assert result.status == "ok", result.error
+    assert "requests-serialized" not in result.flags
+    assert result.metrics["requests_in_flight"] == 2
+    assert "2 interpreters" in json.dumps(result.environment)
