@@ -52,6 +52,10 @@ def submit(
     precisions: str = typer.Option("fp32", "--precisions", "-p", help="comma-separated precisions"),
     scenarios: str = typer.Option("single-stream", "--scenarios", help="comma-separated scenarios"),
     batch: Optional[str] = typer.Option(None, "--batch", help="comma-separated batch sizes (dynamic batch dim)"),
+    requests: Optional[int] = typer.Option(None, "--requests", help="offline/server: requests in flight (default: the engine's optimal)"),
+    qps: Optional[float] = typer.Option(None, "--qps", help="server: Poisson arrival rate, queries/s"),
+    latency_bound_ms: Optional[float] = typer.Option(None, "--latency-bound-ms", help="server: latency bound, for missed queries and --find-peak"),
+    find_peak: bool = typer.Option(False, "--find-peak", help="server: search the highest qps whose p99 meets the bound"),
     shape: list[str] = typer.Option([], "--shape", help="NAME=D1,D2,... for dynamic inputs (repeatable)"),
     threads: Optional[int] = typer.Option(None, "--threads", help="inference threads for every engine"),
     option: list[str] = typer.Option([], "--option", "-o", help="ENGINE.KEY=VALUE engine option (repeatable)"),
@@ -86,7 +90,8 @@ def submit(
 
 
 def _study_config(target, devices, engines, precisions, scenarios, batch, shape, threads, option,
-                  warmup, duration, iterations, timeout, spread, priority, max_attempts, name, **_):
+                  warmup, duration, iterations, timeout, spread, priority, max_attempts, name,
+                  requests=None, qps=None, latency_bound_ms=None, find_peak=False, **_):
     from agents.spec import RunLength
     from orchestrator.cli import _split, parse_option, parse_shape
     from orchestrator.commands.run import available_engines
@@ -107,7 +112,10 @@ def _study_config(target, devices, engines, precisions, scenarios, batch, shape,
             spread=spread, priority=priority or "interactive", threads=threads, options=options,
             length=RunLength(warmup_s=warmup, min_duration_s=duration, min_iterations=iterations,
                              max_duration_s=max(60.0, 2 * duration), timeout_s=timeout),
-            max_attempts=max_attempts, name=name)
+            max_attempts=max_attempts, name=name,
+            load={k: v for k, v in (("requests", requests), ("qps", qps),
+                                    ("latency_bound_ms", latency_bound_ms),
+                                    ("find_peak", find_peak or None)) if v is not None})
     config.check(Where("bench submit"))
     return config
 

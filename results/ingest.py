@@ -23,11 +23,14 @@ _COLUMNS = ("latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_m
 
 
 def series_key(spec: JobSpec, shapes: dict[str, Any] | None = None) -> str:
-    """The key runs are compared under over time: model, device, engine, precision,
-    scenario, batch and input shapes."""
+    """The key runs are compared under over time: model, device, engine, precision, engine
+    options (threads, streams ...), scenario with its load (requests in flight, target qps),
+    batch and input shapes."""
     parts = {"model": spec.model.sha256, "device": spec.device, "engine": spec.variant.engine,
-             "precision": spec.variant.precision, "scenario": spec.scenario.name,
-             "batch": spec.scenario.batch, "shapes": shapes or spec.inputs.shapes}
+             "precision": spec.variant.precision, "options": spec.variant.options,
+             "scenario": spec.scenario.name, "requests": spec.scenario.concurrency,
+             "qps": spec.scenario.target_qps, "batch": spec.scenario.batch,
+             "shapes": shapes or spec.inputs.shapes}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 

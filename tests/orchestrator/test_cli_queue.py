@@ -100,3 +100,20 @@ def test_fleet_probe_reports_an_unreachable_device_and_list_shows_quarantine(tmp
     listing = bench("fleet", "list", *common).stdout
     assert "QUARANTINED (3 infra-errors; boom)" in listing and "unprobed (probe failed" in listing
     assert bench("fleet", "probe", "name:nope", *common).returncode == 1
+
+
+def test_submit_server_scenario_with_load_flags_runs_through_the_queue(tmp_path, bench, model_file):
+    import json
+    db = str(tmp_path / "b.db")
+    out = bench("submit", str(model_file("mlp")), "--engines", "onnxruntime", "--scenarios", "server",
+                "--qps", "200", "--latency-bound-ms", "50", "--db", db, "--wait",
+                "--warmup", "0.05", "--duration", "0.5", "--iterations", "20", "--threads", "1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    (run,) = json.loads(bench("results", "--db", db, "-f", "json").stdout)
+    assert run["status"] == "ok" and run["job"]["scenario"]["target_qps"] == 200
+
+
+def test_submit_server_without_qps_is_refused(tmp_path, bench, model_file):
+    out = bench("submit", str(model_file("mlp")), "--engines", "onnxruntime", "--scenarios", "server",
+                "--db", str(tmp_path / "b.db"))
+    assert out.returncode == 1 and "qps" in out.stderr and len(out.stderr.strip().splitlines()) == 1

@@ -109,3 +109,16 @@ def test_plain_path_means_sqlite(tmp_path, monkeypatch):
 def test_unreachable_database_is_one_clear_error():
     with pytest.raises(UserError, match="cannot open database"):
         open_db("postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+
+def test_series_key_separates_what_changes_the_measurement():
+    from results.ingest import series_key
+    base = _result().job
+    key = series_key(base)
+    other = JobSpec.from_json(base.to_json())
+    assert series_key(other) == key
+    other.scenario.target_qps = 200
+    assert series_key(other) != key
+    threads = JobSpec.from_json(base.to_json())
+    threads.variant.options = {"threads": 2}
+    assert series_key(threads) != key
