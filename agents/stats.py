@@ -46,9 +46,11 @@ def median_ci_pct(samples_ns: np.ndarray) -> float | None:
     n = samples_ns.size
     if n < 10:
         return None
-    ordered = np.sort(samples_ns)
     half = 1.96 * math.sqrt(n) / 2
-    lo = ordered[max(0, math.floor(n / 2 - half))]
-    hi = ordered[min(n - 1, math.ceil(n / 2 + half))]
-    median = float(np.median(ordered))
+    lo_i, hi_i = max(0, math.floor(n / 2 - half)), min(n - 1, math.ceil(n / 2 + half))
+    mid = ((n - 1) // 2, n // 2)
+    # Four order statistics by selection, O(n): the stop rule calls this during a run.
+    part = np.partition(samples_ns, sorted({lo_i, hi_i, *mid}))
+    lo, hi = float(part[lo_i]), float(part[hi_i])
+    median = (float(part[mid[0]]) + float(part[mid[1]])) / 2
     return float(max(median - lo, hi - median) / median * 100) if median > 0 else None

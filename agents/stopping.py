@@ -97,6 +97,7 @@ class StopRule:
         self.blocks: list[float] = []
         self.stable_at_ns: int | None = None
         self._seen = 0
+        self._ci_at = 0  # sample count at which the CI is next worth computing
 
     def check(self, now_ns: int, samples: list[int] | np.ndarray) -> str:
         """Why to stop now ("max-duration", "min-length", "ci-target", "until-stable"), or ""."""
@@ -108,6 +109,11 @@ class StopRule:
             return ""
         if self.target is None:
             return "min-length"
+        if len(samples) < self._ci_at:
+            return ""
+        # Recompute only after the sample count grew by 5 %: the interval cannot move much
+        # sooner, and the total cost stays linear in the run's length instead of quadratic.
+        self._ci_at = int(len(samples) * 1.05) + 1
         ci = median_ci_pct(np.asarray(samples, dtype=np.int64))
         if ci is None or ci > self.target:
             return ""

@@ -60,6 +60,15 @@ def run_tool(cmd: list[str], timeout_s: float) -> subprocess.CompletedProcess:
                            f"killed: {' '.join(cmd)}") from None
 
 
+def one_line_errors(measure: Any, args: argparse.Namespace) -> int:
+    """Run `measure(args)`; a tool that failed or timed out is one `error:` line and exit 1."""
+    try:
+        return measure(args)
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     value = int(text)

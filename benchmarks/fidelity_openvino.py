@@ -48,12 +48,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import (BIN, bench_run_cmd, bench_run_json, markdown_table, median, positive_float,
+from _common import (one_line_errors, BIN, bench_run_cmd, bench_run_json, markdown_table, median, positive_float,
                      positive_int, run_tool, write_json)
 from orchestrator import zoo
 
@@ -202,12 +201,7 @@ def render(rounds: list[dict[str, Any]], summary: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        return measure(args)
-    except RuntimeError as e:  # a tool failed or timed out: one line, not a traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return one_line_errors(measure, parse_args(argv))
 
 
 def measure(args: argparse.Namespace) -> int:

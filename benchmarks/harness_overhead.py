@@ -38,7 +38,6 @@ Reproduce (on an otherwise idle machine), from the repository root:
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,7 +46,7 @@ from typing import Any, Callable
 import numpy as np
 import onnx
 
-from _common import (bench_run_cmd, bench_run_json, markdown_table, median, positive_float,
+from _common import (one_line_errors, bench_run_cmd, bench_run_json, markdown_table, median, positive_float,
                      positive_int, write_json)
 from agents import harness
 from agents.engines import get_engine
@@ -230,12 +229,7 @@ def render(rounds: list[dict[str, Any]], summary: dict[str, Any], legs: list[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        return measure(args)
-    except RuntimeError as e:  # a tool failed or timed out: one line, not a traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return one_line_errors(measure, parse_args(argv))
 
 
 def measure(args: argparse.Namespace) -> int:
