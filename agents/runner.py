@@ -33,6 +33,7 @@ Progress = Callable[[str, float, int], None]
 _POWER_ENV = {"power_rails": "rails_summed", "power_method": "method", "power_reason": "reason",
               "power_samples": "samples_in_window"}
 TRACE_POINTS = 500
+IDLE_DRIFT = 0.02  # a dynamic power this far below zero (fraction of idle) flags `power-drift`
 
 
 def sha256_file(path: Path) -> str:
@@ -148,6 +149,9 @@ def _compile(spec: JobSpec, engine, options, shapes: dict, result: RunResult):
 def _measure(spec: JobSpec, session: Session, user_data: dict, result: RunResult,
              progress: Progress, sampler: Sampler, telemetry: Telemetry) -> None:
     shapes_from_data(session.inputs, user_data)  # rejects data for inputs the model lacks
+    # --input/--inputs data is given as the source model takes it (ONNX names and layouts); a
+    # converted model (ONNX -> TFLite's NHWC) gets it transposed the way its converter did.
+    user_data = session.adapt_inputs(user_data) if user_data else user_data
     shapes = {t.name: list(t.shape) for t in session.inputs}
     # Several requests in flight each need an input set no other request is using.
     requests = scenarios.requests_in_flight(spec.scenario, session)
@@ -216,6 +220,14 @@ def _record_power(result: RunResult, sampler: Sampler, m: Measurement, inference
     result.environment["power"] = {**sampler.describe(),
                                    **{_POWER_ENV[k]: power[k] for k in _POWER_ENV}}
     result.power_trace = sampler.trace(TRACE_POINTS, window=(m.start_ns, m.end_ns))
+    dynamic, idle = power.get("power_dynamic_w"), power.get("power_idle_w")
+    if dynamic is not None and idle and dynamic < -IDLE_DRIFT * idle:
+        # Seen on an H100: idle read at 78 W while the board still cooled down from earlier work,
+        # then 72 W over the run. The average and the energy stand; the dynamic figure does not.
+        result.flags.append("power-drift")
+        result.environment["power"]["drift_reason"] = (
+            f"idle power {idle:.1f} W is above the run's {power['power_avg_w']:.1f} W: the idle "
+            "baseline drifted (the board was still settling), so power_dynamic_w is not meaningful")
 
 
 def _flag(result: RunResult, noisy_cv: float) -> None:

@@ -58,6 +58,38 @@ def test_rapl_energy_per_inference_matches_the_counter_rate(tmp_path, mlp_job):
     assert back.power_trace == trace and back.metrics == result.metrics
 
 
+def test_idle_above_the_run_is_flagged_as_drift_and_keeps_the_energy(tmp_path, mlp_job):
+    """As seen on an H100: idle read while the board still cooled from earlier work (78 W), then
+    less over the run (72 W). Energy and average stand; the dynamic power is flagged."""
+    files = rapl_tree(tmp_path / "root")
+    job = mlp_job(PowerSpec(sensor="rapl", options={"root": str(tmp_path / "root"), "dram": False},
+                            rate_hz=50, idle_s=0.3))
+    with CounterWriter({files["package-0"]: 78.0}) as writer:
+        def progress(phase, fraction, iterations):
+            if phase == "compile":
+                writer.set_watts(files["package-0"], 72.0)
+        result = run_job(job, progress)
+    assert result.status == "ok", result.error
+    assert result.metrics["power_dynamic_w"] == pytest.approx(-6.0, abs=1.5)
+    assert result.metrics["power_avg_w"] == pytest.approx(72.0, rel=0.05)
+    assert "power-drift" in result.flags  # a power caveat, not a latency instability:
+    assert not any("idle" in r for r in result.environment.get("unstable_reasons", []))
+    assert "idle baseline drifted" in result.environment["power"]["drift_reason"]
+
+
+def test_a_real_dynamic_power_is_not_flagged(tmp_path, mlp_job):
+    files = rapl_tree(tmp_path / "root")
+    job = mlp_job(PowerSpec(sensor="rapl", options={"root": str(tmp_path / "root"), "dram": False},
+                            rate_hz=50, idle_s=0.3))
+    with CounterWriter({files["package-0"]: 5.0}) as writer:
+        def progress(phase, fraction, iterations):
+            if phase == "compile":
+                writer.set_watts(files["package-0"], 9.0)
+        result = run_job(job, progress)
+    assert result.status == "ok", result.error
+    assert "power-drift" not in result.flags and "drift_reason" not in result.environment["power"]
+
+
 def test_hwmon_power_channel_end_to_end(tmp_path, mlp_job):
     hwmon_device(tmp_path, 2, "psu", {"power1_input": 6_000_000, "power1_label": "12V"})
     result = run_job(mlp_job(PowerSpec(sensor="hwmon", options={"root": str(tmp_path)},
