@@ -161,8 +161,10 @@ class Layout:
         return {**out, **{e["source"]: [1] for e in self.inputs if e.get("scalar")}}
 
     def to_tflite(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Reference feeds (ONNX names and layouts) as this model's feeds."""
-        return {e["source"]: _to_tflite(np.asarray(feeds[e["source"]]), e) for e in self.inputs}
+        """Reference feeds (ONNX names and layouts) as this model's feeds; inputs missing from
+        `feeds` stay missing (user data may cover some inputs only)."""
+        return {e["source"]: _to_tflite(np.asarray(feeds[e["source"]]), e) for e in self.inputs
+                if e["source"] in feeds}
 
     def to_reference(self, outputs: list[np.ndarray]) -> list[np.ndarray]:
         """This model's outputs in the ONNX model's output order and layouts."""

@@ -182,3 +182,42 @@ def test_offline_keeps_several_interpreters_in_flight(tmp_path, job_for):
     assert "requests-serialized" not in result.flags
     assert result.metrics["requests_in_flight"] == 2
     assert "2 interpreters" in json.dumps(result.environment)
+
+
+def test_user_data_in_the_onnx_layout_is_transposed_for_a_converted_model(tflite_file, tmp_path, job_for):
+    """--input data is given as the ONNX source takes it (NCHW); a converted TFLite model (NHWC)
+    gets it transposed by the converter's recorded permutation. The layout file stands in for
+    onnx2tf's (same format as tflite_convert writes), beside a real NHWC .tflite."""
+    import json
+
+    from agents.engines.tflite_convert import Layout
+
+    path = tflite_file("cnn")
+    Layout.path_for(path).write_text(json.dumps({
+        "source": "cnn.onnx (onnx2tf test stand-in)",
+        "inputs": [{"name": "input", "source": "input", "perm": [0, 2, 3, 1]}],
+        "outputs": [{"name": "output", "source": "output", "perm": None}],
+        "reference_outputs": ["output"]}))
+    nchw = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    np.save(tmp_path / "x.npy", nchw)
+    job = job_for(path, "tflite")
+    job.inputs.files = {"input": str(tmp_path / "x.npy")}
+    job.accuracy_check = False
+    result = run_job(job)
+    assert result.status == "ok", result.error
+    assert result.environment["input_shapes"] == {"input": [1, 32, 32, 3]}
+    # The same numbers as feeding the NHWC transpose directly.
+    session = _session(path, "fp32")
+    direct = _outputs(session, {"input": np.ascontiguousarray(nchw.transpose(0, 2, 3, 1))})[0]
+    adapted = _outputs(session, session.adapt_inputs({"input": nchw}))[0]
+    np.testing.assert_array_equal(direct, adapted)
+    assert "'input' transposed (0, 2, 3, 1)" in session.layout_note
+
+
+def test_layout_leaves_inputs_without_user_data_alone():
+    from agents.engines.tflite_convert import Layout
+
+    layout = Layout("m.onnx", [{"name": "a", "source": "a", "perm": [0, 2, 3, 1]},
+                               {"name": "b", "source": "b", "perm": None}], [], [])
+    out = layout.to_tflite({"a": np.zeros((1, 3, 4, 5), np.float32)})
+    assert list(out) == ["a"] and out["a"].shape == (1, 4, 5, 3)
