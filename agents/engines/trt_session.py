@@ -1,5 +1,9 @@
 """A TensorRT session: a deserialized plan, one execution context, one stream, device buffers.
 
+Several requests in flight (offline and server scenarios) get one execution context per request,
+each with its own CUDA stream, output buffers and event timer (`_Lane`), the way trtexec's
+`--infStreams` does: the GPU overlaps one context's kernels with another's enqueue and copies.
+
 Each prepared input set owns device buffers for every input and output, so sets rotate without
 copies: `infer` binds the set's addresses, enqueues `execute_async_v3` and synchronizes the
 stream. With `include_copies` the set also owns page-locked host buffers and `infer` enqueues
@@ -34,6 +38,7 @@ class _IoSet:
     outputs: list[int]
     h2d: list[tuple[int, np.ndarray]]
     host_out: list[np.ndarray]
+    stream: Any = None  # the stream the outputs were written on (None: the session's own)
 
 
 class TrtSession(Session):
@@ -48,6 +53,8 @@ class TrtSession(Session):
         self._stream = trt_cuda.Stream()
         self._timer = trt_cuda.EventTimer() if options.device_timing else None
         self._device_ms: list[float] = []
+        self._times_lock = threading.Lock()
+        self._lanes = 1
 
     def prepare(self, feeds: dict[str, np.ndarray]) -> _IoSet:
         io = _IoSet([], [], [], [])
@@ -94,27 +101,64 @@ class TrtSession(Session):
     def to_numpy(self, outputs: _IoSet) -> list[np.ndarray]:
         if outputs.host_out:
             return [h.copy() for h in outputs.host_out]
+        stream = outputs.stream or self._stream
         arrays = [np.empty(t.shape, dtype=t.dtype) for t in self.outputs]
         for arr, ptr in zip(arrays, outputs.outputs):
-            trt_cuda.copy_to_host(arr, ptr, self._stream.handle)
-        self._stream.sync()
+            trt_cuda.copy_to_host(arr, ptr, stream.handle)
+        stream.sync()
         return arrays
 
     def optimal_requests(self) -> int:
-        return 1
+        # Two contexts let one enqueue (and copy) while the other computes; more rarely helps
+        # a single GPU (trtexec's --infStreams default is 1, benchmark-minded users pick 2-4).
+        return 2
 
     def request_pool(self, requests: int) -> RequestPool:
-        # One context on one stream: the default thread pool, serialized. The CUDA device is
-        # per host thread, so each worker makes the session's device current once.
-        local, device = threading.local(), self._loaded["device"].index
+        """One execution context, stream and set of output buffers per request in flight.
 
-        def infer(prepared: _IoSet) -> _IoSet:
-            if not getattr(local, "ready", False):
-                trt_cuda.call(trt_cuda.runtime().cudaSetDevice(device), "cudaSetDevice")
-                local.ready = True
-            return self.infer(prepared)
+        Raises:
+            InfraError: TensorRT cannot create another context (out of GPU memory).
+        """
+        device = self._loaded["device"].index
+        lanes: list[_Lane] = []
+        try:
+            for i in range(requests):
+                context = self._context if i == 0 else self._new_context()
+                lanes.append(_Lane(self, context, own_stream=i > 0))
+        except BaseException:
+            for lane in lanes:
+                lane.close()
+            raise
+        self._lanes = requests
 
-        return ThreadRequestPool(infer, requests, serialize=True)
+        def worker(lane: _Lane):
+            ready = [False]
+
+            def infer(prepared: _IoSet) -> _IoSet:
+                if not ready[0]:  # the CUDA device is per host thread
+                    trt_cuda.call(trt_cuda.runtime().cudaSetDevice(device), "cudaSetDevice")
+                    ready[0] = True
+                return lane.infer(prepared)
+            return infer
+
+        pool = _LanePool([worker(lane) for lane in lanes], requests, lanes)
+        pool.mechanism = (f"{requests} TensorRT execution contexts on {requests} CUDA streams"
+                          if requests > 1 else "1 TensorRT execution context")
+        return pool
+
+    def _new_context(self) -> Any:
+        context = self._loaded["engine"].create_execution_context()
+        if context is None:
+            raise InfraError("tensorrt: no further execution context (out of GPU memory?): "
+                             + "; ".join(self._loaded["logger"].errors[-3:]))
+        for t in self.inputs:
+            if not context.set_input_shape(t.name, tuple(t.shape)):
+                raise InfraError(f"tensorrt: a new context rejects input '{t.name}' shape {t.shape}")
+        return context
+
+    def _record(self, ms: float) -> None:
+        with self._times_lock:
+            self._device_ms.append(ms)
 
     def take_device_times_ms(self) -> list[float]:
         """CUDA-event time of every `infer` since the last take (empty without device_timing).
@@ -133,7 +177,8 @@ class TrtSession(Session):
             timed = "H2D copy + execute_async_v3 + D2H copy + stream sync"
         return {"device": dev.index, "gpu": dev.name, "compute_capability": dev.compute_capability,
                 "tensorrt": self._loaded["version"], "timed_region": timed,
-                "include_copies": opts.include_copies, "streams": 1,
+                "include_copies": opts.include_copies, "streams": self._lanes,
+                "execution_contexts": self._lanes,
                 "device_timing": "cuda-events" if opts.device_timing else None,
                 **self._recorded}
 
@@ -145,6 +190,75 @@ class TrtSession(Session):
             self._timer.close()
         self._memory.free()
         self._stream.close()
+
+
+class _Lane:
+    """One request in flight: an execution context with its own stream, outputs and timer.
+
+    Inputs are read from the prepared set's device buffers (shared, read-only); with
+    `include_copies` the lane copies them from the set's pinned host arrays into its own device
+    buffers first, so two lanes never write one buffer.
+    """
+
+    def __init__(self, session: TrtSession, context: Any, own_stream: bool):
+        self._session, self._context = session, context
+        self._memory = trt_cuda.Memory()
+        self._own_stream = own_stream
+        self._stream = trt_cuda.Stream() if own_stream else session._stream
+        self._timer = trt_cuda.EventTimer() if session._options.device_timing else None
+        copies = session._options.include_copies
+        self._inputs = {t.name: self._memory.device(_nbytes(t)) for t in session.inputs} if copies else {}
+        self._out = [(t.name, self._memory.device(_nbytes(t))) for t in session.outputs]
+        self._host_out = [self._memory.pinned(list(t.shape), np.dtype(t.dtype))
+                          for t in session.outputs] if copies else []
+
+    def infer(self, prepared: _IoSet) -> _IoSet:
+        ctx, stream, timer = self._context, self._stream.handle, self._timer
+        outputs = {name for name, _ in self._out}
+        for name, ptr in prepared.addresses:
+            if name not in outputs:
+                ctx.set_tensor_address(name, self._inputs.get(name, ptr))
+        for name, ptr in self._out:
+            ctx.set_tensor_address(name, ptr)
+        if timer:
+            timer.start(stream)
+        for (name, _), (_, host) in zip(prepared.addresses, prepared.h2d):
+            trt_cuda.copy_to_device(self._inputs[name], host, stream)
+        ok = ctx.execute_async_v3(self._stream.ptr)
+        for host, (_, ptr) in zip(self._host_out, self._out):
+            trt_cuda.copy_to_host(host, ptr, stream)
+        if timer:
+            timer.end(stream)
+        self._stream.sync()
+        if timer:
+            self._session._record(timer.elapsed_ms())
+        if not ok:
+            raise RuntimeError("tensorrt: execute_async_v3 failed: " +
+                               "; ".join(self._session._loaded["logger"].errors[-3:]))
+        return _IoSet([], [ptr for _, ptr in self._out], [], self._host_out, self._stream)
+
+    def close(self) -> None:
+        if self._own_stream:
+            self._context = None
+        if self._timer:
+            self._timer.close()
+        self._memory.free()
+        if self._own_stream:
+            self._stream.close()
+
+
+class _LanePool(ThreadRequestPool):
+    """The thread pool over lanes; closing it frees the lanes' contexts and buffers."""
+
+    def __init__(self, infers: list, size: int, lanes: list[_Lane]):
+        super().__init__(infers, size)
+        self._lanes = lanes
+
+    def close(self) -> None:
+        super().close()
+        for lane in self._lanes:
+            lane.close()
+        self._lanes = []
 
 
 def open_session(trt: Any, artifact: Artifact, options: Any, shapes: dict[str, list[int]],

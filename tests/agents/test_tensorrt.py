@@ -309,24 +309,47 @@ def test_session_agrees_with_onnxruntime_and_keeps_device_times(model_file, tmp_
 
 @pytest.mark.gpu
 @needs_gpu
-def test_request_pool_runs_on_worker_threads_on_the_sessions_device(model_file, tmp_path):
+@pytest.mark.parametrize("include_copies", [False, True])
+def test_request_pool_runs_one_context_per_request_and_agrees_with_infer(model_file, tmp_path,
+                                                                         include_copies):
     from agents.compile import compile_cached
     from agents.runner import sha256_file
 
     path = model_file("mlp")
     engine = get_engine("tensorrt")
-    opts = engine.options({}, "test")
+    opts = engine.options({"include_copies": include_copies}, "test")
     artifact = compile_cached(engine, path, sha256_file(path), "fp32", opts, tmp_path / "cache", None, None)
     session = engine.load(artifact, opts, {})
-    done = []
+    done: dict[int, np.ndarray] = {}
     try:
-        prepared = [session.prepare({"input": np.full((1, 256), i, np.float32)}) for i in range(4)]
-        pool = session.request_pool(2)
-        for p in prepared:
-            pool.submit(p, lambda start, end, out: done.append(session.to_numpy(out)[0]))
+        prepared = [session.prepare({"input": np.full((1, 256), i / 8, np.float32)}) for i in range(8)]
+        expected = [session.to_numpy(session.infer(p))[0] for p in prepared]
+        session.take_device_times_ms()
+        pool = session.request_pool(3)
+        assert pool.mechanism == "3 TensorRT execution contexts on 3 CUDA streams" and not pool.serialized
+        for rounds in range(4):
+            for i, p in enumerate(prepared):
+                pool.submit(p, lambda start, end, out, i=i: done.setdefault(i, session.to_numpy(out)[0]))
         pool.wait_all()
         pool.close()
-        assert "serialized" in pool.mechanism and len(session.take_device_times_ms()) == 4
+        assert session.resolved_config()["execution_contexts"] == 3
+        assert len(session.take_device_times_ms()) == 32
     finally:
         session.close()
-    assert len(done) == 4 and all(np.isfinite(o).all() for o in done)
+    assert sorted(done) == list(range(8))
+    for i in range(8):
+        np.testing.assert_allclose(done[i], expected[i], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_offline_scenario_with_two_contexts_runs(model_file, job_for):
+    from agents.spec import Scenario
+
+    job = _job(job_for, model_file("resnet"), "fp16")
+    job.scenario = Scenario(name="offline", concurrency=2)
+    result = run_job(job)
+    _ok_or_skipped(result, "fp16")
+    assert result.engine_config["execution_contexts"] == 2
+    assert result.metrics["throughput_ips"] > 0
+    print(f"tensorrt offline fp16 resnet, 2 contexts: {result.metrics['throughput_ips']:.0f} inf/s")
