@@ -2,12 +2,16 @@
 
 `--batch N` sets dim 0 of every input whose dim 0 is dynamic (replacing dim 0 of a `--shape`
 for it); a model that fixes dim 0 at another value is refused, as is any flag that would not
-apply to the scenarios asked for. Everything here is checked before anything is stored.
+apply to the scenarios asked for. A symbolic dim 0 whose name says it is a sequence, time or
+length axis (`seq`, `sequence_length`, `time`, `num_tokens` ...: recurrent and sequence models)
+is not a batch: `--batch` leaves it alone and the run's batch does not count it. Everything
+here is checked before anything is stored.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from agents.engines import get_engine
@@ -94,6 +98,20 @@ def parse_until_stable(text: str | None) -> float | None:
         raise UserError(f"--until-stable {text!r}: expected a percentage such as 1% or 0.5") from None
 
 
+_NOT_BATCH = re.compile(r"^(seq|sequence|seq_?len|seq_?length|sequence_?length|len|length|time|"
+                        r"times?teps?|steps?|t|tokens?|num_\w+|n_\w+|\w+_len|\w+_length|"
+                        r"past\w*|total\w*)$", re.IGNORECASE)
+
+
+def has_batch_dim(info: TensorInfo) -> bool:
+    """Whether dim 0 of an input counts as its batch: any fixed or unnamed dim 0, or a symbolic
+    one whose name does not say sequence/time/length."""
+    if not info.shape:
+        return False
+    dim0 = info.shape[0]
+    return not (isinstance(dim0, str) and _NOT_BATCH.match(dim0))
+
+
 def batch_shapes(inputs: list[TensorInfo], shapes: dict[str, list[int]], batch: int,
                  data_shapes: dict[str, list[int]]) -> dict[str, list[int]]:
     """The user's shapes with dim 0 of every input whose dim 0 is dynamic set to `batch`.
@@ -103,9 +121,12 @@ def batch_shapes(inputs: list[TensorInfo], shapes: dict[str, list[int]], batch: 
             has other dynamic dims no `--shape` fixes.
     """
     out = {k: list(v) for k, v in shapes.items()}
-    for info in inputs:
-        if not info.shape:
-            continue  # a scalar has no batch dim
+    batched = [info for info in inputs if has_batch_dim(info)]
+    if not batched:
+        dims = ", ".join(f"'{i.name}' {list(i.shape)}" for i in inputs) or "none"
+        raise UserError(f"--batch {batch}: no input has a batch dim 0 (inputs: {dims}); "
+                        "set its dims with --shape instead")
+    for info in batched:
         dim0 = info.shape[0]
         if isinstance(dim0, int):
             if dim0 != batch:
@@ -124,9 +145,10 @@ def batch_shapes(inputs: list[TensorInfo], shapes: dict[str, list[int]], batch: 
     return out
 
 
-def model_batch(resolved: dict[str, list[int]]) -> int:
-    """The batch of concrete input shapes: dim 0 of the first input that has one (else 1)."""
-    return next((shape[0] for shape in resolved.values() if shape), 1)
+def model_batch(inputs: list[TensorInfo], resolved: dict[str, list[int]]) -> int:
+    """The batch of concrete input shapes: dim 0 of the first input whose dim 0 is a batch dim
+    (`has_batch_dim`), else 1."""
+    return next((resolved[i.name][0] for i in inputs if has_batch_dim(i) and resolved.get(i.name)), 1)
 
 
 def scenario_for(flags: LoadFlags, name: str, batch: int) -> Scenario:

@@ -129,7 +129,7 @@ def _preflight(req: RunRequest) -> tuple[ModelRef, CalibrationSpec, list[tuple[i
 def _batches(req: RunRequest, inputs: list, data_shapes: dict) -> list[tuple[int, dict]]:
     """(batch, shapes) per `--batch` size, or the model's own batch; every one resolved."""
     if not req.load.batches:
-        return [(model_batch(resolve_shapes(inputs, {**req.shapes, **data_shapes})), dict(req.shapes))]
+        return [(model_batch(inputs, resolve_shapes(inputs, {**req.shapes, **data_shapes})), dict(req.shapes))]
     out = []
     for batch in req.load.batches:
         shapes = batch_shapes(inputs, req.shapes, batch, data_shapes)
