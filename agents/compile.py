@@ -37,7 +37,7 @@ def cache_key(engine: Engine, model_sha256: str, precision: str, options: Any,
     facts = {"model_sha256": model_sha256, "engine": engine.name, "engine_version": engine.version(),
              "precision": precision, "options": {k: opts.get(k) for k in engine.compile_keys},
              "calibration_sha256": calibration_sha256 if precision == "int8" else None,
-             "target": engine.target(options)}
+             "target": engine.target(options), "converter_revision": engine.converter_revision}
     digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]
     return digest, facts
 

@@ -146,6 +146,9 @@ class Engine(ABC):
     # Option names that change the compiled artifact (part of the cache key); the others
     # (threads, streams ...) only change how it runs.
     compile_keys: ClassVar[tuple[str, ...]] = ()
+    # Part of the artifact cache key: bump it when the engine's own compile code changes what it
+    # writes (a fixed converter bug), so artifacts made by the old code are not reused.
+    converter_revision: ClassVar[int] = 1
     # Most requests in flight `bench run --requests` accepts for this engine.
     max_requests: ClassVar[int] = 64
 

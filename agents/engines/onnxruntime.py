@@ -115,6 +115,7 @@ class OnnxRuntimeEngine(Engine):
     precisions = ("fp32", "fp16", "int8")
     Options = OnnxRuntimeOptions
     compile_keys = ("quantization", "per_channel")
+    converter_revision = 2  # 2: float16 models are refused for int8 instead of writing a broken one
 
     def version(self) -> str:
         return _ort().__version__
@@ -135,7 +136,7 @@ class OnnxRuntimeEngine(Engine):
                 notes = ort_convert.to_fp16(model_path, out)
             else:
                 notes = ort_convert.to_int8(model_path, out, options, calibration, workdir)
-        except (UserError, EngineUnavailable):
+        except (UserError, EngineUnavailable, UnsupportedVariant):
             raise
         except Exception as e:  # the converter's own message is what the user needs
             raise ModelError(f"onnxruntime {precision} conversion failed: {short_message(e)}") from e

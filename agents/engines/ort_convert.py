@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from agents.engines.base import TensorInfo
-from agents.errors import EngineUnavailable
+from agents.errors import EngineUnavailable, UnsupportedVariant
 
 
 def versions() -> dict[str, str]:
@@ -44,8 +44,16 @@ def to_int8(src: Path, dst: Path, options: Any, calibration: Any, workdir: Path)
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     mode = options.quantization
+    graph = onnx.load(str(src), load_external_data=False).graph
+    half = [i.name for i in graph.input if i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16]
+    if half or any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer):
+        # ORT's quantizer inserts float32 (Dynamic)QuantizeLinear nodes: on a float16 graph the
+        # result does not load ("Type 'tensor(float16)' ... is invalid").
+        raise UnsupportedVariant("onnxruntime int8: the model is already float16 "
+                                 f"({'inputs ' + ', '.join(half) if half else 'weights'}); "
+                                 "onnxruntime's quantizer takes float32 models: quantize the fp32 export")
     if mode == "auto":
-        ops = {n.op_type for n in onnx.load(str(src), load_external_data=False).graph.node}
+        ops = {n.op_type for n in graph.node}
         mode = "static" if ops & {"Conv", "ConvTranspose"} else "dynamic"
     if mode == "dynamic":
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)

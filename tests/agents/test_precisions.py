@@ -146,3 +146,24 @@ def test_cache_key_changes_with_what_changes_the_artifact(model_file):
     assert cache_key(engine, "a" * 64, "int8", engine.options({}), "c2")[0] != base
     assert cache_key(engine, "b" * 64, "int8", engine.options({}), "c1")[0] != base
     assert cache_key(engine, "a" * 64, "fp16", engine.options({}), "c1")[0] != base
+
+
+def test_int8_of_a_float16_model_is_skipped_with_the_reason(model_file, job_for):
+    """Some exports are float16 already; ORT's quantizer would write a graph that cannot load."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    weight = nh.from_array(np.random.default_rng(0).standard_normal((16, 8)).astype(np.float16), "w")
+    graph = h.make_graph([h.make_node("MatMul", ["x", "w"], ["y"])], "half",
+                         [h.make_tensor_value_info("x", T.FLOAT16, [4, 16])],
+                         [h.make_tensor_value_info("y", T.FLOAT16, [4, 8])], [weight])
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    job = job_for(model_file(model, filename="half.onnx"), "onnxruntime")
+    job.variant.precision = "int8"
+    result = run_job(job)
+    assert result.error_type == "UnsupportedVariant"
+    assert "already float16 (inputs x)" in result.error and "quantize the fp32 export" in result.error
