@@ -134,7 +134,7 @@ def calibration_sha256(path: str) -> str:
     import hashlib
 
     p = Path(path)
-    files = sorted(f for f in p.iterdir() if f.suffix in (".npz", ".npy")) if p.is_dir() else [p]
+    files = calibration_files(p) if p.is_dir() else [p]
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode() if p.is_dir() else b"")
@@ -147,7 +147,8 @@ class Calibration:
 
     Args:
         path: a .npz whose keys are input names (arrays with one extra leading axis hold
-            several samples) or a folder of such .npz files; None: generated random data.
+            several samples), or a folder of such .npz files and/or of .npy files (samples of a
+            one-input model); None: generated random data.
         shapes: the user's shapes for dynamic inputs.
         samples: how many sets to generate when there is no path.
     """
@@ -170,13 +171,26 @@ class Calibration:
         if self.generated:
             return make_input_sets(inputs, shapes, {}, self.samples, seed=1)
         p = Path(self.path)
-        files = sorted(p.glob("*.npz")) if p.is_dir() else [p]
+        files = calibration_files(p) if p.is_dir() else [p]
         out: list[dict[str, np.ndarray]] = []
         for f in files:
-            out.extend(_split_samples(inputs, shapes, load_user_data({}, str(f))))
+            if f.suffix == ".npy":  # a folder of .npy files: samples of a model's only input
+                if len(inputs) != 1:
+                    raise UserError(f"calibration data {f.name}: .npy files fit a model with one "
+                                    f"input; this one has {len(inputs)}: use .npz files keyed by "
+                                    "input name")
+                out.extend(_split_samples(inputs, shapes, load_user_data({inputs[0].name: str(f)}, None)))
+            else:
+                out.extend(_split_samples(inputs, shapes, load_user_data({}, str(f))))
         if not out:
-            raise UserError(f"calibration data {self.path}: no .npz files with input sets")
+            raise UserError(f"calibration data {self.path}: no .npz or .npy files with input sets")
         return out
+
+
+def calibration_files(folder: Path) -> list[Path]:
+    """The data files of a calibration folder, in name order: .npz (keyed by input name) and
+    .npy (samples of a model's only input)."""
+    return sorted(f for f in Path(folder).iterdir() if f.suffix in (".npz", ".npy") and f.is_file())
 
 
 def _split_samples(inputs: list[TensorInfo], shapes: dict[str, list[int]],

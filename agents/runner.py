@@ -8,7 +8,6 @@ measured window; device telemetry is snapshotted just before warm-up and just af
 
 from __future__ import annotations
 
-import hashlib
 import resource
 import time
 import traceback
@@ -16,13 +15,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from agents import accuracy, harness, probe, scenarios
+from agents import accuracy, harness, modelfiles, probe, scenarios
 from agents.compile import cache_root, compile_cached
 from agents.engines import get_engine
 from agents.engines.base import Session, short_message
 from agents.errors import InfraError, ModelError, UnsupportedVariant, UserError
 from agents.harness import Measurement
 from agents.inputs import Calibration, load_user_data, make_input_sets, shapes_from_data
+from agents.modelfiles import sha256_file  # noqa: F401  (re-exported: callers import it here)
 from agents.power.sampler import Sampler, open_sampler
 from agents.spec import JobSpec, RunResult
 from agents.stats import summarize
@@ -36,13 +36,6 @@ TRACE_POINTS = 500
 IDLE_DRIFT = 0.02  # a dynamic power this far below zero (fraction of idle) flags `power-drift`
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def run_job(spec: JobSpec, progress: Progress | None = None,
@@ -75,11 +68,7 @@ def run_job(spec: JobSpec, progress: Progress | None = None,
 
 
 def _execute(spec: JobSpec, result: RunResult, progress: Progress, telemetry: Telemetry) -> None:
-    model = Path(spec.model.path)
-    if not model.is_file():
-        raise InfraError(f"model file {model} is not on this device")
-    if sha256_file(model) != spec.model.sha256:
-        raise InfraError(f"model file {model} does not match sha256 {spec.model.sha256[:12]}…")
+    modelfiles.verify(Path(spec.model.path), spec.model.sha256, spec.model.companions)
     engine = get_engine(spec.variant.engine)
     result.environment["engine"] = engine.name
     result.environment["engine_version"] = engine.version()

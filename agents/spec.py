@@ -25,13 +25,19 @@ LATENCY_ENCODING = "zlib-int64le-ns"
 
 @dataclass
 class ModelRef:
-    """Where the model is and what it is: the hash is checked by the agent before it runs."""
+    """Where the model is and what it is: the hash is checked by the agent before it runs.
+
+    `companions`: files the model needs beside it (ONNX external data, an IR's .bin), by their
+    path relative to the model's folder -> sha256; `sha256` then covers them too
+    (`agents.modelfiles`).
+    """
 
     path: str
     sha256: str
     format: str = "onnx"
     size_bytes: int | None = None
     name: str | None = None
+    companions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

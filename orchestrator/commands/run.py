@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from agents import modelfiles
 from agents.engines import get_engine, known_engines
 from agents.errors import UserError
 from agents.inputs import (Calibration, calibration_sha256, load_user_data, resolve_shapes,
                            shapes_from_data)
 from agents.power import check_options as check_power_options
-from agents.runner import sha256_file
 from agents.spec import (PRECISIONS, CalibrationSpec, InputSpec, JobSpec, ModelRef, PowerSpec,
                          RunLength, RunResult, Scenario, Variant)
 from orchestrator.modelinfo import read_inputs
@@ -121,8 +121,9 @@ def _preflight(req: RunRequest) -> tuple[ModelRef, CalibrationSpec, list[tuple[i
     data = load_user_data(req.input_files, req.npz)
     batches = _batches(req, inputs, shapes_from_data(inputs, data))
     calibration = _calibration(req, inputs)
-    model = ModelRef(path=str(req.model.resolve()), sha256=sha256_file(req.model),
-                     size_bytes=req.model.stat().st_size, name=req.model.stem)
+    sha, companions = modelfiles.describe(req.model)
+    model = ModelRef(path=str(req.model.resolve()), sha256=sha, size_bytes=req.model.stat().st_size,
+                     name=req.model.stem, companions=companions)
     return model, calibration, batches
 
 

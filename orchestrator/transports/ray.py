@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.errors import InfraError
+from agents.inputs import calibration_files
 from agents.runner import sha256_file
 from agents.spec import JobSpec, RunResult
 from orchestrator.transports.base import Progress, Transport
@@ -86,11 +87,19 @@ class RayTransport(Transport):
     def _wait(self, ray: Any, spec: JobSpec, ref: Any, queue: Any, on_progress: Progress | None) -> RunResult:
         timeout = spec.run.timeout_s or self.job_timeout_s
         deadline = time.monotonic() + timeout
+        next_check = time.monotonic() + NODE_CHECK_S
         while not ray.wait([ref], timeout=0.1)[0]:
             _drain(queue, on_progress)
             if time.monotonic() > deadline:
                 ray.cancel(ref, force=True)
                 return infra_result(spec, f"ray {self.resource}: timed out after {timeout:g} s")
+            if time.monotonic() > next_check:
+                # A task for a resource no live node carries would wait in Ray's queue forever.
+                next_check = time.monotonic() + NODE_CHECK_S
+                gone = self.health()
+                if gone is not None:
+                    ray.cancel(ref, force=True)
+                    return infra_result(spec, f"ray {self.resource}: {gone}")
         _drain(queue, on_progress)
         try:
             result = RunResult.from_json(ray.get(ref))
@@ -127,15 +136,20 @@ def list_devices(address: str) -> list[tuple[str, str]]:
 
 def _files(spec: JobSpec) -> dict[str, tuple[str, str, bytes]]:
     """Every file the job needs, keyed by its orchestrator path, with sha256 and name."""
-    paths = [spec.model.path, *spec.inputs.files.values()]
+    paths = [*spec.inputs.files.values()]
     if spec.inputs.npz:
         paths.append(spec.inputs.npz)
     out = {p: (sha256_file(Path(p)), Path(p).name, Path(p).read_bytes()) for p in paths}
+    model = Path(spec.model.path)
+    # The model and its companions share one folder on the node, named by the model's identity.
+    out[spec.model.path] = (spec.model.sha256, model.name, model.read_bytes())
+    for name in sorted(spec.model.companions):
+        out[f"{spec.model.path}::{name}"] = (spec.model.sha256, name, (model.parent / name).read_bytes())
     calib = spec.calibration.path
     if calib and Path(calib).is_file():
         out[calib] = (sha256_file(Path(calib)), Path(calib).name, Path(calib).read_bytes())
     elif calib:
-        for f in sorted(Path(calib).glob("*.npz")):
+        for f in calibration_files(Path(calib)):
             out[str(f)] = (spec.calibration.sha256 or "calibration", f"{Path(calib).name}/{f.name}", f.read_bytes())
     return out
 
@@ -153,6 +167,9 @@ def _drain(queue: Any, on_progress: Progress | None) -> None:
 def _probe_on_node() -> dict[str, Any]:
     from orchestrator.transports.local import LocalTransport
     return LocalTransport().probe()
+
+
+NODE_CHECK_S = 2.0  # how often a waiting job checks that a live node still carries its resource
 
 
 def _first_line(e: Exception) -> str:

@@ -34,7 +34,7 @@ def materialize(files: dict[str, tuple[str, str, bytes]]) -> dict[str, str]:
         target = node_cache() / "files" / sha / name
         if not target.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(f".{name}.{os.getpid()}")
+            partial = target.parent / f".{target.name}.{os.getpid()}"  # name may hold folders
             partial.write_bytes(data)
             os.replace(partial, target)
         out[original] = str(target)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import posixpath
 import shlex
 import threading
 from pathlib import Path
 from typing import Any, Callable
 
 from agents.errors import InfraError
+from agents.inputs import calibration_files
 from agents.runner import sha256_file
 from agents.spec import JobSpec, RunResult
 from orchestrator.agentpkg import build_zipapp
@@ -189,7 +191,7 @@ class SshTransport(Transport):
 
     def _remote_spec(self, spec: JobSpec) -> JobSpec:
         remote = JobSpec.from_json(spec.to_json())
-        remote.model.path = self.put(Path(spec.model.path))
+        remote.model.path = self._put_model(spec)
         remote.inputs.files = {k: self.put(Path(v)) for k, v in spec.inputs.files.items()}
         if spec.inputs.npz:
             remote.inputs.npz = self.put(Path(spec.inputs.npz))
@@ -199,11 +201,23 @@ class SshTransport(Transport):
         remote.cache_dir = f"{self._root()}/artifacts"
         return remote
 
+    def _put_model(self, spec: JobSpec) -> str:
+        """The model and its companions (external data, .bin) in one folder named by the
+        model's identity, at the same relative paths as on this machine."""
+        local = Path(spec.model.path)
+        if not spec.model.companions:
+            return self.put(local)
+        folder = f"{self._root()}/files/{spec.model.sha256}"
+        for name, sha in sorted(spec.model.companions.items()):
+            sub = posixpath.dirname(name)
+            self._put_file(local.parent / name, f"{folder}/{sub}" if sub else folder, sha)
+        return self._put_file(local, folder, sha256_file(local))
+
     def _put_calibration(self, path: Path, sha: str | None) -> str:
         if path.is_file():
             return self.put(path)
         folder = f"{self._root()}/files/{sha}/{path.name}"
-        for f in sorted(path.glob("*.npz")):
+        for f in calibration_files(path):
             self._put_file(f, folder, sha256_file(f))
         return folder
 

@@ -127,6 +127,20 @@ def test_calibration_data_is_read_from_a_folder(model_file, tmp_path):
     assert [float(s["input"][0, 0]) for s in sets] == [0.0, 1.0, 2.0]
 
 
+def test_calibration_folder_of_npy_files_for_a_one_input_model(tmp_path):
+    from agents.engines.base import TensorInfo
+    from agents.errors import UserError
+    info = TensorInfo("input", "float32", (1, 256))
+    (tmp_path / "calib").mkdir()
+    np.save(tmp_path / "calib" / "a.npy", np.full((1, 256), 7, np.float32))  # one sample
+    np.save(tmp_path / "calib" / "b.npy", np.arange(2 * 256, dtype=np.float32).reshape(2, 1, 256))  # two
+    sets = Calibration(str(tmp_path / "calib"), {}).sets([info])
+    assert [float(s["input"][0, 0]) for s in sets] == [7.0, 0.0, 256.0]
+    two = [info, TensorInfo("mask", "bool", (1, 256))]
+    with pytest.raises(UserError, match=r"a.npy: .npy files fit a model with one input; this one has 2"):
+        Calibration(str(tmp_path / "calib"), {}).sets(two)
+
+
 def test_calibration_npz_with_sample_axis_is_split():
     from agents.engines.base import TensorInfo
     import tempfile

@@ -22,3 +22,20 @@ def sshd(tmp_path_factory):
     server = Sshd(tmp_path_factory.mktemp("sshd"))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def external_model(tmp_path):
+    """Factory: the zoo mlp saved with its weights as ONNX external data at `location`."""
+    import onnx
+
+    from orchestrator import zoo
+
+    def make(location: str = "mlp.weights") -> Path:
+        path = tmp_path / "ext" / "mlp.onnx"
+        (path.parent / location).parent.mkdir(parents=True, exist_ok=True)
+        onnx.save(zoo.build("mlp"), str(path), save_as_external_data=True,
+                  all_tensors_to_one_file=True, location=location, size_threshold=0)
+        return path
+
+    return make

@@ -65,3 +65,43 @@ def test_removed_node_mid_job_is_an_infra_error(cluster, model_file, job_for):
     assert result.status == "infra-error", result.error
     assert time.monotonic() - t0 < 60
     assert "no live Ray node carries" in transport.health()
+
+
+def test_a_model_with_external_data_travels_with_its_weights(cluster, job_for, external_model):
+    from agents import modelfiles
+
+    c, _ = cluster
+    path = external_model(location="weights/mlp.data")
+    job = job_for(path, "onnxruntime", options={"threads": 1})
+    job.model.sha256, job.model.companions = modelfiles.describe(path)
+    result = RayTransport(resource="device:board-a", address=c.address).run(job)  # board-b is removed above
+    assert result.status == "ok", (result.error, result.traceback)
+
+
+def test_int8_calibrated_on_a_folder_shipped_file_by_file(cluster, model_file, job_for, tmp_path):
+    import numpy as np
+
+    from agents.inputs import calibration_sha256
+
+    c, _ = cluster
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    for i in range(3):
+        np.save(folder / f"{i}.npy", np.random.default_rng(i).standard_normal((1, 3, 64, 64)).astype(np.float32))
+    np.savez(folder / "z.npz", input=np.zeros((1, 3, 64, 64), np.float32))
+    job = job_for(model_file("resnet"), "onnxruntime", options={"threads": 1})
+    job.variant.precision = "int8"
+    job.calibration.path, job.calibration.sha256 = str(folder), calibration_sha256(str(folder))
+    result = RayTransport(resource="device:board-a", address=c.address).run(job)
+    assert result.status == "ok", (result.error, result.traceback)
+    assert "calibrated on user data" in result.environment["artifact"]["tool_versions"]["quantization"]
+
+
+def test_a_job_for_a_resource_no_live_node_carries_fails_fast(cluster, model_file, job_for):
+    c, _ = cluster
+    t0 = time.monotonic()
+    result = RayTransport(resource="device:board-zz", address=c.address).run(
+        job_for(model_file("mlp"), "onnxruntime", options={"threads": 1}))
+    assert result.status == "infra-error"
+    assert "no live Ray node carries the resource device:board-zz" in result.error
+    assert time.monotonic() - t0 < 60

@@ -144,3 +144,33 @@ def test_model_error_on_the_board_comes_back_as_data(ssh, model_file, job_for):
     result = ssh.run(job_for(model_file(zoo.build_unsupported_op(), filename="bad.onnx"), "onnxruntime"))
     assert result.status == "model-error" and "NoSuchOp" in result.error
     json.dumps(result.to_dict())
+
+
+def test_a_model_with_external_data_travels_with_its_weights(ssh, job_for, tmp_path, external_model):
+    from agents import modelfiles
+
+    path = external_model(location="weights/mlp.data")
+    job = job_for(path, "onnxruntime", options={"threads": 1})
+    job.model.sha256, job.model.companions = modelfiles.describe(path)
+    result = ssh.run(job)
+    assert result.status == "ok", (result.error, result.traceback)
+    folder = tmp_path / "board" / "files" / job.model.sha256
+    assert (folder / "mlp.onnx").is_file() and (folder / "weights" / "mlp.data").is_file()
+
+
+def test_int8_calibrated_on_a_folder_of_npy_files_on_the_board(ssh, model_file, job_for, tmp_path):
+    import numpy as np
+
+    from agents.inputs import calibration_sha256
+
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    for i in range(4):
+        np.save(folder / f"{i}.npy", np.random.default_rng(i).standard_normal((1, 3, 64, 64)).astype(np.float32))
+    job = job_for(model_file("resnet"), "onnxruntime", options={"threads": 1})
+    job.variant.precision = "int8"
+    job.calibration.path, job.calibration.sha256 = str(folder), calibration_sha256(str(folder))
+    result = ssh.run(job)
+    assert result.status == "ok", (result.error, result.traceback)
+    assert "calibrated on user data" in result.environment["artifact"]["tool_versions"]["quantization"]
+    assert len(list((tmp_path / "board" / "files" / job.calibration.sha256 / "calib").glob("*.npy"))) == 4
