@@ -1,13 +1,14 @@
 """int8 and fp16 speedup over fp32, per engine, on the zoo CNNs, with the accuracy beside it.
 
-For each model, one `bench run MODEL --engine onnxruntime,openvino --precision fp32,fp16,int8
---calibration CAL.npz --threads N --json` (calibration: 32 sets drawn from the same
-distribution as the inputs the harness times). Speedup = fp32 p50 / variant p50 of the same
+For each model, one `bench run MODEL --engine ENGINES --precision fp32,fp16,int8
+--calibration CAL.npz --threads N --json` (ENGINES: --engines, default onnxruntime,openvino;
+calibration: 32 sets drawn from the same distribution as the inputs the harness times). Speedup = fp32 p50 / variant p50 of the same
 engine in the same invocation. Skipped variants are listed with their reason.
 
 Reproduce, from the repository root, on an otherwise idle machine:
 
     .venv/bin/python benchmarks/precision_matrix.py --models resnet,mobilenetv2 --threads 2 --duration 10
+    .venv/bin/python benchmarks/precision_matrix.py --engines onnxruntime,ncnn,mnn,tvm --threads 2 --duration 10
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _measure(model: str, args, tmp: Path) -> list[dict]:
     path = zoo.save(model, tmp / f"{model}.onnx")
     shape = (32, 1, 3, 64, 64)
     np.savez(tmp / "cal.npz", input=np.random.default_rng(1).standard_normal(shape).astype(np.float32))
-    cmd = [str(BIN / "bench"), "run", str(path), "-e", "onnxruntime,openvino", "-p", "fp32,fp16,int8",
+    cmd = [str(BIN / "bench"), "run", str(path), "-e", args.engines, "-p", "fp32,fp16,int8",
            "--calibration", str(tmp / "cal.npz"), "--threads", str(args.threads),
            "--duration", f"{args.duration:g}", "--json", "--db", str(tmp / "bench.db"),
            "--cache-dir", str(tmp / "cache")]
@@ -58,6 +59,7 @@ def _table(rows: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="resnet,mobilenetv2")
+    ap.add_argument("--engines", default="onnxruntime,openvino")
     ap.add_argument("--threads", type=positive_int, default=2)
     ap.add_argument("--duration", type=positive_float, default=10.0)
     ap.add_argument("--out", type=Path)
@@ -67,7 +69,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             rows += _measure(model, args, Path(tmp))
     print(_table(rows))
-    write_json(args.out, {"threads": args.threads, "duration_s": args.duration, "rows": rows})
+    write_json(args.out, {"threads": args.threads, "duration_s": args.duration,
+                          "engines": args.engines, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ run() { local name=$1; shift; echo "== $name: $*"; "$PY" "$@" --out "build/perf/
 run power_overhead benchmarks/power_overhead.py --model resnet --threads 2 --duration 10 --rounds 5
 run transport_overhead benchmarks/transport_overhead.py --jobs 5
 run precision_matrix benchmarks/precision_matrix.py --models resnet,mobilenetv2 --threads 2 --duration 10
+run precision_matrix_seeds benchmarks/precision_matrix.py --engines onnxruntime,ncnn,mnn,tvm --threads 1 --duration 5
 run fidelity_tflite benchmarks/fidelity_tflite.py --threads 1 --duration 10 --rounds 3
 run fidelity_offline_openvino benchmarks/fidelity_offline_openvino.py --model resnet --duration 10 --rounds 3
 run fidelity_loadgen benchmarks/fidelity_loadgen.py --model resnet --threads 1 --duration 10 --rounds 3

@@ -14,10 +14,13 @@ from agents.engines.base import Engine
 from agents.errors import UserError
 
 _BUILTIN = {
+    "mnn": "agents.engines.mnn:MnnEngine",
+    "ncnn": "agents.engines.ncnn:NcnnEngine",
     "onnxruntime": "agents.engines.onnxruntime:OnnxRuntimeEngine",
     "openvino": "agents.engines.openvino:OpenVinoEngine",
     "tensorrt": "agents.engines.tensorrt:TensorRtEngine",
     "tflite": "agents.engines.tflite:TfliteEngine",
+    "tvm": "agents.engines.tvm:TvmEngine",
 }
 _EXTRA: dict[str, Callable[[], Engine]] = {}
 _ENTRY_POINTS_LOADED = False

@@ -149,6 +149,9 @@ class Engine(ABC):
     # Part of the artifact cache key: bump it when the engine's own compile code changes what it
     # writes (a fixed converter bug), so artifacts made by the old code are not reused.
     converter_revision: ClassVar[int] = 1
+    # Whether int8 uses calibration data (MNN's weight-only int8 does not): runs calibrated on
+    # generated data are flagged only where it does.
+    calibrates: ClassVar[bool] = True
     # Most requests in flight `bench run --requests` accepts for this engine.
     max_requests: ClassVar[int] = 64
 

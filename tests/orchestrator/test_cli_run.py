@@ -94,7 +94,7 @@ def _bad_inputs(tmp_path, model_file):
         "not a model": ([str(tmp_path / "notes.onnx")], "not a valid ONNX model"),
         "truncated": ([str(tmp_path / "half.onnx")], "not a valid ONNX model"),
         "missing file": ([str(tmp_path / "nope.onnx")], "not found"),
-        "unknown engine": ([good, "-e", "ovino"], "unknown engine 'ovino'; known: onnxruntime, openvino"),
+        "unknown engine": ([good, "-e", "ovino"], "unknown engine 'ovino'; known: mnn, ncnn, onnxruntime, openvino"),
         "shape of missing input": ([dyn, "--shape", "image=1,256"], "does not have"),
         "shape of wrong rank": ([dyn, "--shape", "input=1,256,1"], "rank 3 given"),
         "open dynamic dim": ([dyn], "dynamic dims ['batch']"),
