@@ -130,7 +130,7 @@ def _compile(spec: JobSpec, engine, options, shapes: dict, result: RunResult):
     result.metrics.update({"compile_s": artifact.compile_s, "artifact_bytes": artifact.size_bytes})
     result.environment["artifact"] = {"cache": artifact.cache, "path": artifact.path,
                                       "tool_versions": artifact.tool_versions}
-    if calibration is not None and calibration.generated and artifact.cache != "none":
+    if calibration is not None and calibration.generated and artifact.cache != "none" and engine.calibrates:
         result.flags.append("calibration-generated")
     return artifact
 
@@ -140,12 +140,13 @@ def _measure(spec: JobSpec, session: Session, user_data: dict, result: RunResult
     shapes_from_data(session.inputs, user_data)  # rejects data for inputs the model lacks
     # --input/--inputs data is given as the source model takes it (ONNX names and layouts); a
     # converted model (ONNX -> TFLite's NHWC) gets it transposed the way its converter did.
-    user_data = session.adapt_inputs(user_data) if user_data else user_data
+    # The accuracy check keeps the data as given: it feeds the reference and adapts it itself.
+    session_data = session.adapt_inputs(user_data) if user_data else user_data
     shapes = {t.name: list(t.shape) for t in session.inputs}
     # Several requests in flight each need an input set no other request is using.
     requests = scenarios.requests_in_flight(spec.scenario, session)
     prepared = [session.prepare(feed) for feed in make_input_sets(
-        session.inputs, shapes, user_data, scenarios.input_sets(spec, requests), spec.inputs.seed)]
+        session.inputs, shapes, session_data, scenarios.input_sets(spec, requests), spec.inputs.seed)]
     result.engine_config = session.resolved_config()
     result.environment["input_shapes"] = shapes
     progress("first_inference", 0.0, 0)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from agents.engines.base import Artifact, Engine, Session, TensorInfo, short_message
-from agents.engines.tflite_convert import Layout, convert, converter_versions
+from agents.engines.tflite_convert import Layout, convert, converter_missing, converter_versions
 from agents.errors import EngineUnavailable, ModelError, UnsupportedVariant, UserError
 from agents.inputs import resolve_shapes
 
@@ -158,11 +158,9 @@ class TfliteEngine(Engine):
 
     def supports(self, suffix: str) -> str | None:
         if suffix == ".onnx":
-            import importlib.util
-            missing = [m for m in ("onnx2tf", "tensorflow") if importlib.util.find_spec(m) is None]
-            if missing:
-                return ("converting ONNX needs the tflite-convert extra: pip install "
-                        f"benchlab[tflite-convert] (missing: {', '.join(missing)})")
+            why = converter_missing()
+            if why:
+                return why
         return super().supports(suffix)
 
     def version(self) -> str:
@@ -177,7 +175,11 @@ class TfliteEngine(Engine):
                 calibration: list[dict[str, np.ndarray]] | None = None) -> Artifact:
         suffix = model_path.suffix.lower()
         if suffix == ".onnx":
-            return convert(model_path, precision, workdir, calibration)
+            sets = None
+            if calibration is not None and precision == "int8":  # the runner's Calibration
+                from agents.engines.onnx_graph import graph_io
+                sets = calibration.sets(graph_io(model_path)[0])
+            return convert(model_path, precision, workdir, sets)
         if suffix != ".tflite":
             raise UnsupportedVariant(f"tflite cannot run {suffix} files; formats: "
                                      f"{', '.join(self.formats)}")

@@ -12,6 +12,7 @@ feed the ONNX reference's inputs and compare its outputs.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -28,24 +29,68 @@ import numpy as np
 from agents.engines.base import Artifact
 from agents.errors import EngineUnavailable, InfraError, ModelError, UnsupportedVariant
 
-EXTRA_HINT = "converting ONNX needs the tflite-convert extra: pip install benchlab[tflite-convert]"
+EXTRA_HINT = ("converting ONNX needs the tflite-convert extra: pip install benchlab[tflite-convert], "
+              "here or in a separate environment named by $BENCH_TFLITE_CONVERT_PYTHON")
+# onnx2tf pins exact numpy/onnx/TensorFlow versions: it may live in its own environment, whose
+# python this variable names (`make tflite-convert` builds one at .venv-onnx2tf).
+PYTHON_ENV = "BENCH_TFLITE_CONVERT_PYTHON"
 _PRODUCED = {"fp32": "_float32.tflite", "fp16": "_float16.tflite", "int8": "_full_integer_quant.tflite"}
 TIMEOUT_S = 1800.0
 
 
-def converter_versions() -> dict[str, str]:
-    """Installed versions of onnx2tf and TensorFlow (empty when absent), without importing them."""
-    from importlib.metadata import PackageNotFoundError, version
+_PROBE = """
+import importlib.util, json
+from importlib.metadata import PackageNotFoundError, version
+found, missing = {}, [m for m in ("onnx2tf", "tensorflow", "onnx") if importlib.util.find_spec(m) is None]
+for key, dists in (("onnx2tf", ("onnx2tf",)), ("tensorflow", ("tensorflow", "tensorflow-cpu"))):
+    for dist in dists:
+        try:
+            found[key] = version(dist)
+            break
+        except PackageNotFoundError:
+            continue
+print(json.dumps({"versions": found, "missing": missing}))
+"""
 
-    found = {}
-    for key, dists in (("onnx2tf", ("onnx2tf",)), ("tensorflow", ("tensorflow", "tensorflow-cpu"))):
-        for dist in dists:
-            try:
-                found[key] = version(dist)
-                break
-            except PackageNotFoundError:
-                continue
-    return found
+
+def converter_python() -> str:
+    """The Python that runs onnx2tf: $BENCH_TFLITE_CONVERT_PYTHON, else this one."""
+    return os.environ.get(PYTHON_ENV) or sys.executable
+
+
+@functools.lru_cache(maxsize=4)
+def _probe(python: str) -> dict[str, Any]:
+    if python == sys.executable:
+        scope: dict[str, Any] = {}
+        import contextlib
+        import io
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(_PROBE, scope)  # the same check in this process: no child needed
+        return json.loads(out.getvalue())
+    try:
+        proc = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, timeout=120)
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError) as e:
+        return {"versions": {}, "missing": ["onnx2tf", "tensorflow", "onnx"],
+                "error": f"${PYTHON_ENV}={python} cannot be run: {e}"}
+
+
+def converter_versions() -> dict[str, str]:
+    """Installed versions of onnx2tf and TensorFlow in the converter's Python (empty when absent),
+    without importing them."""
+    return dict(_probe(converter_python())["versions"])
+
+
+def converter_missing() -> str | None:
+    """Why ONNX cannot be converted here (the extra's hint and what is missing), or None."""
+    probe = _probe(converter_python())
+    if probe.get("error"):
+        return f"{EXTRA_HINT} ({probe['error']})"
+    if probe["missing"]:
+        where = f" in {converter_python()}" if converter_python() != sys.executable else ""
+        return f"{EXTRA_HINT} (missing{where}: {', '.join(probe['missing'])})"
+    return None
 
 
 def convert(model_path: Path, precision: str, workdir: Path,
@@ -78,11 +123,9 @@ def convert(model_path: Path, precision: str, workdir: Path,
 
 
 def _require_converter() -> None:
-    import importlib.util
-
-    missing = [m for m in ("onnx2tf", "tensorflow", "onnx") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise EngineUnavailable("tflite", f"{EXTRA_HINT} (missing: {', '.join(missing)})")
+    why = converter_missing()
+    if why:
+        raise EngineUnavailable("tflite", why)
 
 
 def _write_calibration(job: Path, calibration: list[dict[str, np.ndarray]] | None) -> dict | None:
@@ -103,7 +146,7 @@ def _run_child(job: Path, model_name: str) -> dict[str, Any]:
            "TF_CPP_MIN_LOG_LEVEL": "2",
            # TensorFlow would otherwise claim all GPU memory of the board, for a CPU-only job.
            "CUDA_VISIBLE_DEVICES": "-1"}
-    cmd = [sys.executable, "-m", "agents.engines.tflite_onnx2tf", str(job / "spec.json")]
+    cmd = [converter_python(), "-m", "agents.engines.tflite_onnx2tf", str(job / "spec.json")]
     try:
         proc = subprocess.run(cmd, cwd=job, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:

@@ -70,8 +70,9 @@ def test_idle_above_the_run_is_flagged_as_drift_and_keeps_the_energy(tmp_path, m
                 writer.set_watts(files["package-0"], 72.0)
         result = run_job(job, progress)
     assert result.status == "ok", result.error
-    assert result.metrics["power_dynamic_w"] == pytest.approx(-6.0, abs=1.5)
-    assert result.metrics["power_avg_w"] == pytest.approx(72.0, rel=0.05)
+    # Under load the switch to 72 W can land a little inside the window: only the sign matters.
+    assert result.metrics["power_dynamic_w"] < -0.02 * result.metrics["power_idle_w"]
+    assert 71.0 < result.metrics["power_avg_w"] < 78.0
     assert "power-drift" in result.flags  # a power caveat, not a latency instability:
     assert not any("idle" in r for r in result.environment.get("unstable_reasons", []))
     assert "idle baseline drifted" in result.environment["power"]["drift_reason"]
