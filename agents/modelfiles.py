@@ -32,13 +32,7 @@ def companion_names(path: Path) -> list[str]:
             companion that is missing.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".xml":
-        names = [path.with_suffix(".bin").name] if path.with_suffix(".bin").is_file() else []
-    elif suffix == ".onnx":
-        names = _onnx_locations(path)
-    else:
-        names = []
+    names = referenced(path)
     for name in names:
         pure = PurePosixPath(name.replace("\\", "/"))
         if pure.is_absolute() or ".." in pure.parts or not pure.parts:
@@ -46,6 +40,15 @@ def companion_names(path: Path) -> list[str]:
         if not (path.parent / pure).is_file():
             raise UserError(f"{path.name}: external data file {name!r} is missing (looked in {path.parent})")
     return names
+
+
+def referenced(path: Path) -> list[str]:
+    """The companion names the model refers to, unchecked (they may be missing or unsafe)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".xml":
+        return [path.with_suffix(".bin").name] if path.with_suffix(".bin").is_file() else []
+    return _onnx_locations(path) if suffix == ".onnx" else []
 
 
 def _onnx_locations(path: Path) -> list[str]:

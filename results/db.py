@@ -10,10 +10,12 @@ import os
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session, create_engine, select
 
 from agents.errors import UserError
+import results.auth  # noqa: F401  (the server's tables belong to the schema)
+from results.migrations import upgrade
 from results.models import DB_SCHEMA_VERSION, Meta
 
 DEFAULT_URL = "sqlite:///bench.db"
@@ -26,7 +28,7 @@ def resolve_url(url: str | None = None) -> str:
 
 
 def open_db(url: str | None = None) -> Engine:
-    """Connect, create missing tables, and check the schema version.
+    """Connect, upgrade the schema to the newest alembic revision, and check the version.
 
     Raises:
         UserError: the database cannot be opened, or was written by a newer benchlab.
@@ -34,7 +36,7 @@ def open_db(url: str | None = None) -> Engine:
     url = resolve_url(url)
     try:
         engine = _engine(url)
-        SQLModel.metadata.create_all(engine)
+        upgrade(engine)  # alembic: results/alembic/versions/ (see results/migrations.py)
         _check_version(engine)
     except SQLAlchemyError as e:
         raise UserError(f"cannot open database {_redact(url)}: {' '.join(str(e.orig or e).split())[:300]}") from None
@@ -52,9 +54,26 @@ def _engine(url: str) -> Engine:
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # WAL lets readers (dashboards, `bench results`) run while a benchmark writes.
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    _wal(cur)
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _wal(cur) -> None:
+    # Switching a new file to WAL needs its lock and does not wait for it (no busy handler):
+    # a second process opening the file while the first migrates it retries for a while.
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _check_version(engine: Engine) -> None:
@@ -62,7 +81,10 @@ def _check_version(engine: Engine) -> None:
         row = s.exec(select(Meta).where(Meta.key == "schema_version")).first()
         if row is None:
             s.add(Meta(key="schema_version", value=str(DB_SCHEMA_VERSION)))
-            s.commit()
+            try:
+                s.commit()
+            except IntegrityError:  # another process opening the new database wrote it first
+                s.rollback()
         elif int(row.value) > DB_SCHEMA_VERSION:
             raise UserError(f"database schema version {row.value} is newer than this benchlab "
                             f"understands ({DB_SCHEMA_VERSION}); upgrade benchlab")

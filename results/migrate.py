@@ -6,7 +6,7 @@ to a table that already holds rows needs no data rewrite; existing columns are n
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
+from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.schema import CreateIndex
@@ -19,22 +19,43 @@ def add_missing(engine: Engine) -> list[str]:
     Returns:
         What was added, as `table.column` / `index name`.
     """
-    added: list[str] = []
     with engine.begin() as conn:
-        insp = inspect(conn)
-        for table in SQLModel.metadata.sorted_tables:
-            if not insp.has_table(table.name):
-                continue  # create_all made it
-            have = {c["name"] for c in insp.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in have:
-                    _add_column(conn, table.name, column)
-                    added.append(f"{table.name}.{column.name}")
-            indexes = {i["name"] for i in insp.get_indexes(table.name)}
-            for index in table.indexes:
-                if index.name not in indexes:
-                    conn.execute(CreateIndex(index))
-                    added.append(index.name)
+        return complete_tables(conn, SQLModel.metadata)
+
+
+def create_or_complete(conn: Connection, metadata: MetaData) -> list[str]:
+    """Bring the tables of `metadata` into being on `conn`: add what existing ones lack
+    (columns, indexes), create the missing ones. The alembic revisions use it with their own,
+    frozen table definitions, so a revision also adopts a database that already has some of
+    its tables (an older benchlab's, or one made by `create_all`).
+
+    Returns:
+        What was added, as `table.column` / `index name` / `table`.
+    """
+    added = complete_tables(conn, metadata)
+    insp = inspect(conn)
+    missing = [t for t in metadata.sorted_tables if not insp.has_table(t.name)]
+    metadata.create_all(conn, tables=missing, checkfirst=False)
+    return added + [t.name for t in missing]
+
+
+def complete_tables(conn: Connection, metadata: MetaData) -> list[str]:
+    """Add the missing columns and indexes of the tables of `metadata` that exist on `conn`."""
+    added: list[str] = []
+    insp = inspect(conn)
+    for table in metadata.sorted_tables:
+        if not insp.has_table(table.name):
+            continue  # create_all makes it
+        have = {c["name"] for c in insp.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have:
+                _add_column(conn, table.name, column)
+                added.append(f"{table.name}.{column.name}")
+        indexes = {i["name"] for i in insp.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                conn.execute(CreateIndex(index))
+                added.append(index.name)
     return added
 
 

@@ -113,6 +113,8 @@ def db_url(request, tmp_path):
     from sqlmodel import SQLModel
     eng = sa.create_engine(base)
     SQLModel.metadata.drop_all(eng)
+    with eng.begin() as conn:  # so that open_db migrates the empty database from scratch
+        conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
     eng.dispose()
     return base
 
