@@ -1,0 +1,1 @@
+"""Alembic migrations of the benchlab database (run by `results.migrations`, see docs/SERVER.md)."""
