@@ -67,10 +67,13 @@ def latest_html(engine: Engine, slo_p99_ms: float | None = None) -> str:
 
 
 def suite_html(engine: Engine, name: str) -> str:
-    """The trend page of every study whose name starts with `name` (until suites are stored
-    as such by the nightly issue, a suite is known by its studies' name prefix)."""
-    runs = _require(data.runs_frame(engine, study_prefix=name),
-                    f"of a study whose name starts with '{name}'")
+    """The trend page of a suite: the runs its nightlies filed, with their stored verdicts
+    (regressions, improvements, unconfirmed flags) and toolchain changes; for a name no
+    nightly used, every study whose name starts with `name`."""
+    runs = data.nightly_frame(engine, name)
+    if runs is None:
+        runs = _require(data.runs_frame(engine, study_prefix=name),
+                        f"of a study whose name starts with '{name}' (nor of a nightly suite of that name)")
     return pages.trend_page(f"suite {name}: trends", with_quartiles(engine, runs))
 
 

@@ -160,3 +160,36 @@ def run_detail(engine: Engine, ref: str) -> tuple[int, RunResult]:
             raise UserError(f"unknown run '{ref}': give a run id (`bench results` lists them) "
                             "or a job id")
         return row.id, stored_result(row)
+
+
+# Verdicts a nightly stores that the trend page marks, worst first.
+MARKED_VERDICTS = ("regression", "unconfirmed", "improvement", "change")
+
+
+def nightly_frame(engine: Engine, suite: str) -> pd.DataFrame | None:
+    """The runs a suite's nightlies filed (results/verdicts.py), as `runs_frame` rows whose
+    `series_key` is the suite's series (the model's name, not its hash, so a new export of a
+    model continues its trend), with the stored verdicts: `verdict` (the worst of
+    MARKED_VERDICTS among the run's metrics, else None), `verdict_note` (what was found),
+    `change` (a toolchain or device change that started a new baseline) and `regression`.
+    None when no nightly of that suite is stored."""
+    from results import verdicts
+
+    members = verdicts.suite_runs(verdicts.ensure(engine), suite)
+    if not members:
+        return None
+    series = dict(members)
+    frame = runs_frame(engine, run_ids=list(series))
+    frame["series_key"] = [series[int(i)] for i in frame["id"]]
+    found: dict[int, list] = {}
+    for v in verdicts.suite_verdicts(engine, suite=suite):
+        if v.run_id is not None and v.verdict in MARKED_VERDICTS:
+            found.setdefault(v.run_id, []).append(v)
+    worst = {i: min(vs, key=lambda v: MARKED_VERDICTS.index(v.verdict)) for i, vs in found.items()}
+    frame["verdict"] = [worst[i].verdict if i in worst else None for i in frame["id"]]
+    frame["verdict_note"] = ["; ".join(dict.fromkeys(v.message for v in found[i] if v.verdict == worst[i].verdict))
+                             if i in worst else None for i in frame["id"]]
+    frame["change"] = [worst[i].change if i in worst and worst[i].verdict == "change" else None
+                       for i in frame["id"]]
+    frame["regression"] = frame["verdict"] == "regression"
+    return frame

@@ -99,8 +99,17 @@ def load_study(path: Path) -> StudyConfig:
     Raises:
         InventoryError: bad YAML, an unknown key or a bad value, with the file and line.
     """
+    return study_from(F.mapping(load_yaml(path), Where(str(path), 1)), path)
+
+
+def study_from(data: LMap, path: Path) -> StudyConfig:
+    """A study from a parsed YAML mapping: a study file's, or the study keys of a suite file
+    (orchestrator/nightly/suite.py). Paths are relative to `path`'s folder.
+
+    Raises:
+        InventoryError: an unknown key or a bad value, with the file and line.
+    """
     where = Where(str(path), 1)
-    data = F.mapping(load_yaml(path), where)
     F.check_keys(data, _KEYS, where, "a study")
 
     def w(key: str) -> Where:

@@ -10,6 +10,9 @@ import plotly.graph_objects as go
 from dashboards.figures.common import figure, missing_note, no_data, why_missing
 
 _TOOLCHAIN = ("engine_version", "agent_version")
+# Stored nightly verdicts marked besides regressions: verdict -> (legend name, symbol, colour).
+_VERDICT_MARKERS = {"improvement": ("improvement", "triangle-down", "#2ca02c"),
+                    "unconfirmed": ("unconfirmed (the re-run disagreed)", "circle-open", "#7f7f7f")}
 
 
 def series_title(runs: pd.DataFrame) -> str:
@@ -61,15 +64,15 @@ def trend_figure(runs: pd.DataFrame) -> go.Figure:
     fig.add_trace(go.Scatter(x=ok["created_at"], y=ok["latency_p99_ms"], mode="lines+markers",
                              name="p99", line={"dash": "dash"}, customdata=ok["id"],
                              hovertemplate="run %{customdata}: p99 %{y:.4g} ms<extra></extra>"))
-    bad = ok[regression_mask(ok)]
-    if len(bad):
-        fig.add_trace(go.Scatter(x=bad["created_at"], y=bad["latency_p50_ms"], mode="markers",
-                                 name="regression", customdata=bad["id"],
-                                 marker={"symbol": "triangle-up", "size": 16, "color": "#d62728"},
-                                 hovertemplate="run %{customdata}: regression<extra></extra>"))
-    for when, text in toolchain_changes(runs):
+    _markers(fig, ok, regression_mask(ok), "regression", "triangle-up", "#d62728")
+    if "verdict" in ok:
+        for verdict, (name, symbol, color) in _VERDICT_MARKERS.items():
+            _markers(fig, ok, ok["verdict"] == verdict, name, symbol, color)
+    stored = stored_changes(runs)
+    changes = stored if stored is not None else [(w, f"toolchain: {t}") for w, t in toolchain_changes(runs)]
+    for when, text in changes:
         fig.add_vline(x=when, line_dash="dot", line_color="#8c564b")
-        fig.add_annotation(x=when, y=1, yref="paper", text=f"toolchain: {text}",
+        fig.add_annotation(x=when, y=1, yref="paper", text=text,
                            showarrow=False, xanchor="left", font={"size": 10, "color": "#8c564b"})
     if len(ok) == 1:
         fig.add_annotation(text="a single run: no trend yet", x=0.99, y=0.98, xref="paper",
@@ -78,6 +81,27 @@ def trend_figure(runs: pd.DataFrame) -> go.Figure:
     return missing_note(fig, [f"run {i} ({why_missing(s, e)})" for i, s, e in
                               zip(failed["id"], failed["status"], failed["error"])],
                         what="failed runs, not drawn")
+
+
+def stored_changes(runs: pd.DataFrame) -> list[tuple[object, str]] | None:
+    """(time, text) of the toolchain and device changes a nightly stored with its verdicts
+    (`change` column, see `dashboards.data.nightly_frame`); None for runs without verdicts."""
+    if "change" not in runs:
+        return None
+    marked = runs[runs["change"].notna()].sort_values("created_at")
+    return list(zip(marked["created_at"], marked["change"]))
+
+
+def _markers(fig: go.Figure, ok: pd.DataFrame, mask: pd.Series, name: str, symbol: str,
+             color: str) -> None:
+    chosen = ok[mask.fillna(False).astype(bool)]
+    if chosen.empty:
+        return
+    notes = chosen["verdict_note"].fillna(name) if "verdict_note" in chosen else [name] * len(chosen)
+    fig.add_trace(go.Scatter(x=chosen["created_at"], y=chosen["latency_p50_ms"], mode="markers",
+                             name=name, customdata=chosen["id"], text=list(notes),
+                             marker={"symbol": symbol, "size": 16, "color": color},
+                             hovertemplate="run %{customdata}: %{text}<extra></extra>"))
 
 
 def _spread(fig: go.Figure, ok: pd.DataFrame) -> None:

@@ -26,8 +26,9 @@ def list_models(console: Console) -> None:
     console.print(table)
 
 
-def write(name: str, path: Path, batch: int | None, fmt: str = "onnx") -> Path:
-    """Build zoo model `name` in format `fmt` (onnx or tflite) and write it to `path`.
+def write(name: str, path: Path, batch: int | None, fmt: str = "onnx", hidden: int | None = None) -> Path:
+    """Build zoo model `name` in format `fmt` (onnx or tflite) and write it to `path`;
+    `hidden` widens the mlp's first layer (more work per inference).
 
     Raises:
         UserError: unknown name or format, or a bad batch size.
@@ -36,7 +37,9 @@ def write(name: str, path: Path, batch: int | None, fmt: str = "onnx") -> Path:
         raise UserError(f"unknown --format '{fmt}'; known: {', '.join(FORMATS)}")
     try:
         if fmt == "tflite":
+            if hidden is not None:
+                raise UserError("--hidden applies to the ONNX mlp only")
             return zoo_tflite.save(name, path, batch=batch)
-        return zoo.save(name, path, batch=batch)
+        return zoo.save(name, path, batch=batch, hidden=hidden)
     except ValueError as e:  # UnknownModel is a ValueError too
         raise UserError(str(e)) from None
