@@ -3,18 +3,21 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= onnxruntime,openvino,tflite,postgres,dash,ssh,ray,test
+EXTRAS ?= onnxruntime,openvino,tflite,ncnn,mnn,tvm,postgres,server,dash,ssh,ray,test
 DEMO_MODEL ?= resnet
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv services browser sshd clean
+.PHONY: demo test venv tflite-convert services browser sshd clean nightly
 
 venv: $(STAMP)
 
+# pnnx (ncnn's ONNX converter) is installed without its PyTorch dependency: ONNX conversion runs
+# the executable inside its wheel (see the ncnn extra in pyproject.toml).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install --quiet --no-deps 'pnnx>=20261020'
 	touch $@
 
 # The main job on the embedded default: SQLite ./bench.db, this machine as device `local`,
@@ -26,6 +29,12 @@ demo: $(STAMP)
 	$(BIN)/bench results --last 10
 	$(BIN)/bench dashboard --latest -o build/demo/dashboard.html
 	@echo "study page: file://$$(pwd)/build/demo/dashboard.html"
+
+# The example nightly suite on this machine (docs/NIGHTLY.md): builds its model once, then runs
+# it; exit 0 clean, 1 regression, 2 infrastructure failures. Outputs in build/nightly/nightly/.
+nightly: $(STAMP)
+	test -f build/nightly/mlp.onnx || $(BIN)/bench zoo mlp -o build/nightly/mlp.onnx
+	$(BIN)/bench nightly suites/nightly.yaml
 
 # PostgreSQL backs the database tests; start the local cluster if it is installed but down.
 services:
@@ -41,8 +50,21 @@ browser:
 sshd:
 	@test -x /usr/sbin/sshd || (apt-get update && apt-get install -y --no-install-recommends openssh-server openssh-client)
 
-test: $(STAMP) services browser sshd
-	$(BIN)/python -m pytest -q
+# onnx2tf (ONNX -> TFLite) pins exact numpy/onnx/TensorFlow versions and weighs 2.4 GB, so it
+# lives in its own environment; the agent runs it there through $$BENCH_TFLITE_CONVERT_PYTHON.
+CONVERT_VENV ?= .venv-onnx2tf
+CONVERT_STAMP := $(CONVERT_VENV)/.installed
+
+tflite-convert: $(CONVERT_STAMP)
+
+$(CONVERT_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(CONVERT_VENV)
+	$(CONVERT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CONVERT_VENV)/bin/python -m pip install --quiet $$($(PYTHON) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['tflite-convert']))")
+	touch $@
+
+test: $(STAMP) $(CONVERT_STAMP) services browser sshd
+	BENCH_TFLITE_CONVERT_PYTHON=$(CURDIR)/$(CONVERT_VENV)/bin/python $(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) build bench.db bench.db-wal bench.db-shm
+	rm -rf $(VENV) $(CONVERT_VENV) build bench.db bench.db-wal bench.db-shm

@@ -17,3 +17,4 @@ run fidelity_loadgen benchmarks/fidelity_loadgen.py --model resnet --threads 1 -
 run until_stable benchmarks/until_stable.py --fixed 20
 run scheduler_throughput benchmarks/scheduler_throughput.py
 run dashboard_build benchmarks/dashboard_build.py --runs 10000 --repeat 3
+run regression_quality benchmarks/regression_quality.py

@@ -127,10 +127,17 @@ def results(
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
     study: Optional[str] = typer.Option(None, "--study", help="only runs of this study"),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    server: Optional[str] = typer.Option(None, "--server", help="a benchlab server (default: $BENCH_SERVER, else the config file; --db: local)"),
 ) -> None:
     """Show stored runs."""
+    from orchestrator.cli_server import remote_client
     from orchestrator.commands.results import show
 
+    client = remote_client(server, db)
+    if client is not None:
+        from orchestrator.commands.remote import results as remote_results
+        with client:
+            return remote_results(client, render.stdout_console(), fmt, last or None, study)
     show(render.stdout_console(), db=db, last=last or None, fmt=fmt, study=study)
 
 
@@ -141,6 +148,7 @@ def zoo(
     batch: int = typer.Option(1, "--batch", help="batch size fixed in the model"),
     dynamic: bool = typer.Option(False, "--dynamic", help="leave the batch dimension symbolic"),
     fmt: str = typer.Option("onnx", "--format", help="onnx, or tflite for the .tflite zoo (see list)"),
+    hidden: Optional[int] = typer.Option(None, "--hidden", help="mlp only: first hidden layer width (1024; 1136 does ~10%% more work)"),
 ) -> None:
     """List the built-in synthetic models, or write one as ONNX or TFLite."""
     from orchestrator.commands.zoo import list_models, write
@@ -148,7 +156,7 @@ def zoo(
     if name == "list":
         list_models(render.stdout_console())
         return
-    path = write(name, output or Path(f"{name}.{fmt}"), None if dynamic else batch, fmt)
+    path = write(name, output or Path(f"{name}.{fmt}"), None if dynamic else batch, fmt, hidden)
     print(path)
 
 
@@ -162,9 +170,16 @@ def dashboard(
     all_runs: bool = typer.Option(False, "--all", help="every stored run: study figures and every series' trend"),
     slo_p99_ms: Optional[float] = typer.Option(None, "--slo-p99-ms", help="latency objective of the recommendation (p99, ms)"),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    server: Optional[str] = typer.Option(None, "--server", help="fetch the --study page from a benchlab server (default: $BENCH_SERVER, else the config file; --db: local)"),
 ) -> None:
     """Write a self-contained HTML dashboard (opens offline) and print its path."""
+    from orchestrator.cli_server import remote_client, remote_dashboard
     from orchestrator.commands.dashboard import DashboardRequest, write
+
+    client = remote_client(server, db)
+    if client is not None:
+        print(remote_dashboard(client, output, study, slo_p99_ms))
+        return
 
     print(write(DashboardRequest(output=output, study=study, suite=suite, run=run_ref, latest=latest,
                                  all_runs=all_runs, slo_p99_ms=slo_p99_ms, db=db)))
@@ -174,6 +189,16 @@ def dashboard(
 from orchestrator.cli_queue import register as _register_queue_verbs  # noqa: E402
 
 _register_queue_verbs(app)
+
+# nightly, compare (orchestrator/cli_nightly.py)
+from orchestrator.cli_nightly import register as _register_nightly_verbs  # noqa: E402
+
+_register_nightly_verbs(app)
+
+# serve, token create|list|revoke (orchestrator/cli_server.py)
+from orchestrator.cli_server import register as _register_server_verbs  # noqa: E402
+
+_register_server_verbs(app)
 
 
 def _split(text: str) -> list[str]:

@@ -14,6 +14,7 @@ import typer
 
 INV_HELP = "inventory file (default: $BENCH_INVENTORY, else ./lab.yaml, else the device 'local')"
 DB_HELP = "SQLAlchemy URL or SQLite path (default: $BENCH_DB, else ./bench.db)"
+SERVER_HELP = "a benchlab server (default: $BENCH_SERVER, else `server` in ~/.config/bench/config.toml; --db: local)"
 fleet_app = typer.Typer(no_args_is_help=True, help="The devices of the inventory and what they have.")
 
 
@@ -70,11 +71,16 @@ def submit(
     wait: bool = typer.Option(False, "--wait", help="run the study here (embedded worker) and print its results"),
     inventory: Optional[str] = typer.Option(None, "--inventory", "-i", help=INV_HELP),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    server: Optional[str] = typer.Option(None, "--server", help=SERVER_HELP),
 ) -> None:
     """Queue a study (MODEL x devices x engines x precisions x scenarios x batch sizes)."""
+    from orchestrator.cli_server import remote_client, remote_submit
     from orchestrator.commands import submit as cmd
     from orchestrator.render import stdout_console
 
+    client = remote_client(server, db)
+    if client is not None:  # a server queues and runs it (`--wait` follows it from here)
+        return remote_submit(client, target, locals(), wait)
     config = _study_config(**locals())
     done = cmd.submit(config, inventory, db)
     out = stdout_console()
@@ -147,20 +153,34 @@ def _wait_and_show(cmd, done, out) -> bool:
 
 
 def status(study: Optional[str] = typer.Argument(None, help="a study id (default: the recent studies)"),
-           db: Optional[str] = typer.Option(None, "--db", help=DB_HELP)) -> None:
+           db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+           server: Optional[str] = typer.Option(None, "--server", help=SERVER_HELP)) -> None:
     """Jobs per state and per device, of one study or of the recent ones."""
+    from orchestrator.cli_server import remote_client
     from orchestrator.commands.queue import status as show
     from orchestrator.render import stdout_console
 
+    client = remote_client(server, db)
+    if client is not None:
+        from orchestrator.commands import remote
+        with client:
+            return remote.status(client, stdout_console(), study)
     show(stdout_console(), db, study)
 
 
 def cancel(target: str = typer.Argument(..., help="a study id or a job id"),
-           db: Optional[str] = typer.Option(None, "--db", help=DB_HELP)) -> None:
+           db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+           server: Optional[str] = typer.Option(None, "--server", help=SERVER_HELP)) -> None:
     """Cancel a study or a job: queued jobs at once, running ones are stopped by their worker."""
+    from orchestrator.cli_server import remote_client
     from orchestrator.commands.queue import cancel as do_cancel
     from orchestrator.render import stdout_console
 
+    client = remote_client(server, db)
+    if client is not None:
+        from orchestrator.commands import remote
+        with client:
+            return remote.cancel(client, stdout_console(), target)
     do_cancel(stdout_console(), db, target)
 
 
