@@ -175,12 +175,9 @@ def results(client: Client, out: Console, fmt: str, last: int | None, study: str
     Raises:
         UserError: an unknown format or a negative count.
     """
-    from orchestrator.commands.results import _TABLE, FORMATS, _cell
+    from orchestrator.commands.results import _TABLE, _cell, check_request
 
-    if fmt not in FORMATS:
-        raise UserError(f"unknown format '{fmt}'; known: {', '.join(FORMATS)}")
-    if last is not None and last < 0:
-        raise UserError(f"--last must be >= 0, got {last}")
+    check_request(fmt, last)
     runs = client.runs(last=last, full=fmt == "json", study=study)
     if fmt == "json":
         print(json.dumps([r["result"] for r in runs], indent=1))

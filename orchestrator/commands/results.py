@@ -20,16 +20,25 @@ _TABLE = [("id", "id"), ("created_at", "when (UTC)"), ("device", "device"), ("mo
           ("accuracy_cosine_min", "cosine"), ("accuracy_top1_agreement", "top-1"), ("flags", "flags")]
 
 
+def check_request(fmt: str, last: int | None) -> None:
+    """Refuse an unknown format or a negative count (local and --server alike).
+
+    Raises:
+        UserError: either, in one line.
+    """
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format '{fmt}'; known: {', '.join(FORMATS)}")
+    if last is not None and last < 0:
+        raise UserError(f"--last must be >= 0, got {last}")
+
+
 def show(console: Console, db: str | None, last: int | None, fmt: str, study: str | None) -> None:
     """Print stored runs in `fmt`.
 
     Raises:
         UserError: an unknown format or a negative count.
     """
-    if fmt not in FORMATS:
-        raise UserError(f"unknown format '{fmt}'; known: {', '.join(FORMATS)}")
-    if last is not None and last < 0:
-        raise UserError(f"--last must be >= 0, got {last}")
+    check_request(fmt, last)
     engine = open_db(db)
     if fmt == "json":
         print(json.dumps([r.to_dict() for r in run_results(engine, last=last, study_id=study)], indent=1))
