@@ -69,6 +69,25 @@ def compile_cached(engine: Engine, model_path: Path, model_sha256: str, precisio
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def evict(artifact: Artifact, root: Path) -> bool:
+    """Remove the cache entry holding `artifact` (renamed aside first, so a concurrent reader
+    sees the entry whole or not at all). Returns whether there was one."""
+    root = Path(root)
+    path = Path(artifact.path).resolve()
+    try:
+        key = path.relative_to(root.resolve()).parts[0]
+    except (ValueError, IndexError):
+        return False  # not in this cache (a source model)
+    entry = root / key
+    doomed = root / f".evicted-{key}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.rename(entry, doomed)
+    except OSError:
+        return False  # already gone
+    shutil.rmtree(doomed, ignore_errors=True)
+    return True
+
+
 def _publish(tmp: Path, final: Path) -> Artifact:
     try:
         os.rename(tmp, final)

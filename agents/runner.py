@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Callable
 
 from agents import accuracy, harness, modelfiles, probe, scenarios
-from agents.compile import cache_root, compile_cached
+from agents.compile import cache_root, compile_cached, evict
 from agents.engines import get_engine
 from agents.engines.base import Session, short_message
-from agents.errors import InfraError, ModelError, UnsupportedVariant, UserError
+from agents.errors import EngineUnavailable, InfraError, ModelError, UnsupportedVariant, UserError
 from agents.harness import Measurement
 from agents.inputs import Calibration, load_user_data, make_input_sets, shapes_from_data
 from agents.modelfiles import sha256_file  # noqa: F401  (re-exported: callers import it here)
@@ -110,7 +110,20 @@ def _prepare_and_measure(spec: JobSpec, engine, options, result: RunResult, prog
     artifact = _compile(spec, engine, options, shapes, result)
     progress("load", 0.0, 0)
     t0 = time.perf_counter()
-    session = engine.load(artifact, options, shapes)
+    try:
+        session = engine.load(artifact, options, shapes)
+    except (UserError, EngineUnavailable):
+        raise  # the job's or the board's fault, not the artifact's
+    except Exception as e:
+        if artifact.cache != "hit":
+            raise
+        # A cached artifact that no longer loads (written by an older benchlab, or damaged on
+        # disk) is rebuilt once; a second failure is the model's and is reported as such.
+        evict(artifact, cache_root(spec.cache_dir))
+        artifact = _compile(spec, engine, options, shapes, result)
+        result.environment["artifact"]["rebuilt"] = f"the cached artifact did not load: {short_message(e)}"
+        t0 = time.perf_counter()
+        session = engine.load(artifact, options, shapes)
     result.phases_s["load"] = time.perf_counter() - t0
     try:
         _measure(spec, session, user_data, result, progress, sampler, telemetry)

@@ -181,3 +181,19 @@ def test_int8_of_a_float16_model_is_skipped_with_the_reason(model_file, job_for)
     result = run_job(job)
     assert result.error_type == "UnsupportedVariant"
     assert "already float16 (inputs x)" in result.error and "quantize the fp32 export" in result.error
+
+
+def test_a_cached_artifact_that_no_longer_loads_is_rebuilt_once(model_file, job_for, tmp_path):
+    """An entry written by an older benchlab, or damaged on disk, is evicted and rebuilt."""
+    job = job_for(model_file("mlp"), "onnxruntime", cache_dir=str(tmp_path / "cache"))
+    job.variant.precision = "fp16"
+    first = run_job(job)
+    assert first.status == "ok" and first.environment["artifact"]["cache"] == "miss"
+    with open(first.environment["artifact"]["path"], "r+b") as f:
+        f.write(b"\xff" * 64)  # the cached model is no longer a protobuf
+    second = run_job(job)
+    assert second.status == "ok", second.error
+    assert second.environment["artifact"]["cache"] == "miss"
+    assert second.environment["artifact"]["rebuilt"].startswith("the cached artifact did not load")
+    third = run_job(job)
+    assert third.environment["artifact"]["cache"] == "hit" and "rebuilt" not in third.environment["artifact"]
