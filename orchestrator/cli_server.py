@@ -30,6 +30,7 @@ def serve(
     port: int = typer.Option(8080, "--port", help="port to listen on (0: any free port; the URL is printed)"),
     models: Optional[Path] = typer.Option(None, "--models", help="where uploaded models are kept (default: $BENCH_MODEL_STORE, else ~/.cache/benchlab/models)"),
     max_upload_mb: float = typer.Option(512.0, "--max-upload-mb", help="largest model accepted, MiB (larger: 413)"),
+    max_uploads: int = typer.Option(4, "--max-uploads", help="uploads received at once (one more: 503, retry later)"),
     anonymous_read: bool = typer.Option(False, "--anonymous-read", help="GET requests need no token (writes always do)"),
     worker: bool = typer.Option(True, "--worker/--no-worker", help="run the scheduler and dispatcher here (--no-worker: API only; run `bench worker` elsewhere)"),
     poll: float = typer.Option(1.0, "--poll", help="longest pause between scheduling steps, seconds"),
@@ -45,11 +46,14 @@ def serve(
 
     if max_upload_mb <= 0:
         raise UserError(f"--max-upload-mb must be > 0, got {max_upload_mb:g}")
+    if max_uploads < 1:
+        raise UserError(f"--max-uploads must be >= 1, got {max_uploads}")
     if log_level.lower() not in LOG_LEVELS:
         raise UserError(f"unknown --log-level '{log_level}'; known: {', '.join(LOG_LEVELS)}")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = ServerSettings(db=db, inventory=inventory, model_store=models or default_model_store(),
-                              max_upload_bytes=int(max_upload_mb * 2**20), anonymous_read=anonymous_read,
+                              max_upload_bytes=int(max_upload_mb * 2**20), max_concurrent_uploads=max_uploads,
+                              anonymous_read=anonymous_read,
                               worker=worker, dispatch=DispatchConfig(poll_s=poll, job_timeout_s=job_timeout))
     app = create_app(settings)
     sock = _listen(host, port)

@@ -30,6 +30,9 @@ from agents.runner import sha256_file
 FINAL = ("done", "failed", "cancelled")
 
 
+UPLOAD_RETRIES = 5  # a busy server (503) is asked again after 2, 4, 6, 8 s
+
+
 class ServerError(UserError):
     """The server refused a request, or cannot be reached: one line, with what it said.
 
@@ -178,9 +181,16 @@ class Client:
         if limit and path.stat().st_size > limit:
             raise ServerError(f"{path}: {path.stat().st_size} bytes is over the server's upload limit "
                               f"of {limit} bytes", 413)
-        with open(path, "rb") as f:
-            return self._call("POST", "/v1/models", files={"model": (path.name, f)},
-                              data={"sha256": digest}, timeout=self._upload_timeout()).json()
+        for attempt in range(UPLOAD_RETRIES):  # 503: the server's uploads-at-once limit
+            try:
+                with open(path, "rb") as f:
+                    return self._call("POST", "/v1/models", files={"model": (path.name, f)},
+                                      data={"sha256": digest}, timeout=self._upload_timeout()).json()
+            except ServerError as e:
+                if e.status != 503 or attempt == UPLOAD_RETRIES - 1:
+                    raise
+                time.sleep(2.0 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _upload_timeout(self):
         return self._httpx.Timeout(60.0, write=None, read=600.0)

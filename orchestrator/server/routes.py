@@ -40,7 +40,8 @@ _MULTIPART = {"multipart/form-data": {"schema": {
 _ERRORS = {401: {"description": "no token, or an invalid one"}, 403: {"description": "read-only token"},
            404: {"description": "not found"}, 409: {"description": "idempotency key reused differently"},
            413: {"description": "upload over the size limit"}, 415: {"description": "not multipart"},
-           422: {"description": "bad input, with the reason"}}
+           422: {"description": "bad input, with the reason"},
+           503: {"description": "the server's limit of uploads at once is reached; retry after Retry-After"}}
 
 
 def _ctx(request: Request):
@@ -56,7 +57,7 @@ async def create_study(request: Request, response: Response, who: Principal = De
     it (`model` file, `study` JSON field). The same `Idempotency-Key` makes one study."""
     ctx = _ctx(request)
     if request.headers.get("content-type", "").startswith("multipart/"):
-        got = await uploads.receive(request, ctx.settings.model_store, ctx.settings.max_upload_bytes)
+        got = await uploads.receive_upload(ctx, request)
         data = uploads.study_field(got)
         if got.folder is None:
             raise HTTPException(422, detail="multipart study without a 'model' file part")
@@ -94,7 +95,7 @@ def _study_in(data) -> StudyIn:
 async def upload_model(request: Request, response: Response, who: Principal = Depends(writer)) -> StoredModelOut:
     """Store a model (multipart `model` file, optional `sha256`); a stored content is kept once."""
     ctx = _ctx(request)
-    got = await uploads.receive(request, ctx.settings.model_store, ctx.settings.max_upload_bytes)
+    got = await uploads.receive_upload(ctx, request)
     if got.folder is None:
         raise HTTPException(422, detail="no 'model' file part")
     known = await run_in_threadpool(auth.stored_model, ctx.db, got.sha256)

@@ -31,6 +31,8 @@ class ServerSettings:
         inventory: inventory file (None: `$BENCH_INVENTORY`, else ./lab.yaml, else `local`).
         model_store: where uploaded models are kept, one folder per sha256.
         max_upload_bytes: the largest model accepted; a larger upload is refused with 413.
+        max_concurrent_uploads: uploads received at once; one more is refused with 503 and
+            Retry-After, so the disk an upload burst can fill is bounded by this x the size limit.
         anonymous_read: GET requests need no token (writes always do).
         worker: run the scheduler and dispatcher in this process (False: only the API; a
             `bench worker` elsewhere works the queue off).
@@ -41,6 +43,7 @@ class ServerSettings:
     inventory: str | None = None
     model_store: Path = field(default_factory=default_model_store)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_concurrent_uploads: int = 4
     anonymous_read: bool = False
     worker: bool = True
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)
@@ -55,6 +58,7 @@ class ServerContext:
     inventory: Inventory
     loop: Any = None  # orchestrator.server.loop.DispatchLoop when the worker runs here
     touched: dict[str, float] = field(default_factory=dict)
+    uploads_in_flight: int = 0  # changed on the event loop only
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wake(self) -> None:

@@ -164,6 +164,23 @@ class _Form:
             self._file = None
 
 
+async def receive_upload(ctx, request: Request) -> Received:
+    """`receive` within the server's limit of uploads at once.
+
+    Raises:
+        HTTPException: 503 with Retry-After when `max_concurrent_uploads` are being received;
+            what `receive` raises.
+    """
+    if ctx.uploads_in_flight >= ctx.settings.max_concurrent_uploads:
+        raise HTTPException(503, detail=f"{ctx.uploads_in_flight} uploads are being received, the "
+                                        "server's limit; retry shortly", headers={"Retry-After": "2"})
+    ctx.uploads_in_flight += 1
+    try:
+        return await receive(request, ctx.settings.model_store, ctx.settings.max_upload_bytes)
+    finally:
+        ctx.uploads_in_flight -= 1
+
+
 async def receive(request: Request, store: Path, limit: int) -> Received:
     """Read a multipart body: fields, and at most one file part `model` written to disk.
 

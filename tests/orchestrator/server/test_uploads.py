@@ -126,3 +126,31 @@ def test_a_model_with_external_data_is_422_and_the_client_says_so_before_sending
     with pytest.raises(ServerError, match="keeps its weights in mlp.weights: a server upload carries one file"):
         Client(api.url, token=api.token).upload_model(path)
     assert _store_files(api) == before
+
+
+def test_uploads_beyond_the_limit_at_once_are_503_with_retry_after(api, mlp_model):
+    """Four slow uploads hold the server's four upload slots (the default): a fifth is told to
+    retry; reads go on; once the four end, uploads are taken again."""
+    data = mlp_model.read_bytes()
+    slow = []
+    for i in range(4):
+        sock = raw_request(api.url, _head(api, "/v1/models", ["Transfer-Encoding: chunked"]))
+        sock.sendall(chunk(_part_head("model", f"slow{i}.onnx")) + chunk(data[: len(data) // 2]))
+        slow.append(sock)
+    try:
+        with api.client() as c:
+            for _ in range(50):  # the server reads the four heads asynchronously
+                r = c.post("/v1/models", files={"model": ("fifth.onnx", data)})
+                if r.status_code == 503:
+                    break
+            assert r.status_code == 503 and r.headers["retry-after"] == "2"
+            assert "uploads are being received" in r.json()["detail"]
+            assert c.get("/healthz").status_code == 200
+    finally:
+        for sock in slow:
+            sock.sendall(chunk(data[len(data) // 2:]) + chunk(f"\r\n--{BOUNDARY}--\r\n".encode()) + b"0\r\n\r\n")
+            status, body = read_response(sock)
+            sock.close()
+            assert status in (200, 201), body
+    with api.client() as c:
+        assert c.post("/v1/models", files={"model": ("fifth.onnx", data)}).status_code in (200, 201)
