@@ -78,24 +78,8 @@ class TrtSession(Session):
         return io
 
     def infer(self, prepared: _IoSet) -> _IoSet:
-        ctx, stream, timer = self._context, self._stream.handle, self._timer
-        for name, ptr in prepared.addresses:
-            ctx.set_tensor_address(name, ptr)
-        if timer:
-            timer.start(stream)
-        for ptr, host in prepared.h2d:
-            trt_cuda.copy_to_device(ptr, host, stream)
-        ok = ctx.execute_async_v3(self._stream.ptr)
-        for host, ptr in zip(prepared.host_out, prepared.outputs):
-            trt_cuda.copy_to_host(host, ptr, stream)
-        if timer:
-            timer.end(stream)
-        self._stream.sync()
-        if timer:
-            self._device_ms.append(timer.elapsed_ms())
-        if not ok:
-            raise RuntimeError("tensorrt: execute_async_v3 failed: " +
-                               "; ".join(self._loaded["logger"].errors[-3:]))
+        _execute(self._context, self._stream, self._timer, prepared.addresses, prepared.h2d,
+                 zip(prepared.host_out, prepared.outputs), self._record, self._loaded["logger"])
         return prepared
 
     def to_numpy(self, outputs: _IoSet) -> list[np.ndarray]:
@@ -209,33 +193,21 @@ class _Lane:
         copies = session._options.include_copies
         self._inputs = {t.name: self._memory.device(_nbytes(t)) for t in session.inputs} if copies else {}
         self._out = [(t.name, self._memory.device(_nbytes(t))) for t in session.outputs]
-        self._host_out = [self._memory.pinned(list(t.shape), np.dtype(t.dtype))
-                          for t in session.outputs] if copies else []
+        self._out_names = {name for name, _ in self._out}
+        host_out = [self._memory.pinned(list(t.shape), np.dtype(t.dtype))
+                    for t in session.outputs] if copies else []
+        self._d2h = list(zip(host_out, [ptr for _, ptr in self._out]))
+        # What every call returns: this lane's outputs (read in the pool's callback, before the
+        # lane runs again).
+        self._result = _IoSet([], [ptr for _, ptr in self._out], [], host_out, self._stream)
 
     def infer(self, prepared: _IoSet) -> _IoSet:
-        ctx, stream, timer = self._context, self._stream.handle, self._timer
-        outputs = {name for name, _ in self._out}
-        for name, ptr in prepared.addresses:
-            if name not in outputs:
-                ctx.set_tensor_address(name, self._inputs.get(name, ptr))
-        for name, ptr in self._out:
-            ctx.set_tensor_address(name, ptr)
-        if timer:
-            timer.start(stream)
-        for (name, _), (_, host) in zip(prepared.addresses, prepared.h2d):
-            trt_cuda.copy_to_device(self._inputs[name], host, stream)
-        ok = ctx.execute_async_v3(self._stream.ptr)
-        for host, (_, ptr) in zip(self._host_out, self._out):
-            trt_cuda.copy_to_host(host, ptr, stream)
-        if timer:
-            timer.end(stream)
-        self._stream.sync()
-        if timer:
-            self._session._record(timer.elapsed_ms())
-        if not ok:
-            raise RuntimeError("tensorrt: execute_async_v3 failed: " +
-                               "; ".join(self._session._loaded["logger"].errors[-3:]))
-        return _IoSet([], [ptr for _, ptr in self._out], [], self._host_out, self._stream)
+        addresses = [(name, self._inputs.get(name, ptr)) for name, ptr in prepared.addresses
+                     if name not in self._out_names] + self._out
+        h2d = [(self._inputs[name], host) for (name, _), (_, host) in zip(prepared.addresses, prepared.h2d)]
+        _execute(self._context, self._stream, self._timer, addresses, h2d, self._d2h,
+                 self._session._record, self._session._loaded["logger"])
+        return self._result
 
     def close(self) -> None:
         if self._own_stream:
@@ -245,6 +217,33 @@ class _Lane:
         self._memory.free()
         if self._own_stream:
             self._stream.close()
+
+
+def _execute(ctx: Any, stream: trt_cuda.Stream, timer: trt_cuda.EventTimer | None,
+             addresses: list[tuple[str, int]], h2d: list[tuple[int, np.ndarray]], d2h: Any,
+             record: Any, logger: Any) -> None:
+    """Bind the tensors, enqueue copies in, `execute_async_v3`, copies out, and wait; the CUDA
+    events around it give the device time (`record`).
+
+    Raises:
+        RuntimeError: TensorRT refused to enqueue, with its last errors.
+    """
+    for name, ptr in addresses:
+        ctx.set_tensor_address(name, ptr)
+    if timer:
+        timer.start(stream.handle)
+    for ptr, host in h2d:
+        trt_cuda.copy_to_device(ptr, host, stream.handle)
+    ok = ctx.execute_async_v3(stream.ptr)
+    for host, ptr in d2h:
+        trt_cuda.copy_to_host(host, ptr, stream.handle)
+    if timer:
+        timer.end(stream.handle)
+    stream.sync()
+    if timer:
+        record(timer.elapsed_ms())
+    if not ok:
+        raise RuntimeError("tensorrt: execute_async_v3 failed: " + "; ".join(logger.errors[-3:]))
 
 
 class _LanePool(ThreadRequestPool):

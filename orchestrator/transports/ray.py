@@ -24,6 +24,9 @@ from orchestrator.transports.remote_job import infra_result
 _init_lock = threading.Lock()
 
 
+NODE_CHECK_S = 2.0  # how often a waiting job checks that a live node still carries its resource
+
+
 class RayTransport(Transport):
     """Runs jobs as Ray tasks pinned to one device resource.
 
@@ -167,9 +170,6 @@ def _drain(queue: Any, on_progress: Progress | None) -> None:
 def _probe_on_node() -> dict[str, Any]:
     from orchestrator.transports.local import LocalTransport
     return LocalTransport().probe()
-
-
-NODE_CHECK_S = 2.0  # how often a waiting job checks that a live node still carries its resource
 
 
 def _first_line(e: Exception) -> str:
