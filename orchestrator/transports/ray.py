@@ -22,8 +22,6 @@ from orchestrator.transports.base import Progress, Transport
 from orchestrator.transports.remote_job import infra_result
 
 _init_lock = threading.Lock()
-
-
 NODE_CHECK_S = 2.0  # how often a waiting job checks that a live node still carries its resource
 
 

@@ -83,17 +83,6 @@ def test_converter_failure_is_a_model_error_with_its_message(model_file, job_for
     assert "MNNConvert could not convert bad.onnx" in result.error and "NoSuchOp" in result.error
 
 
-def test_second_run_hits_the_cache(model_file, job_for, tmp_path):
-    path = model_file("mlp")
-    runs = []
-    for _ in range(2):
-        job = _job(job_for, path, "int8")
-        job.cache_dir = str(tmp_path / "cache")
-        runs.append(run_job(job))
-    assert [r.environment["artifact"]["cache"] for r in runs] == ["miss", "hit"]
-    assert runs[1].status == "ok" and runs[1].phases_s["compile"] == 0.0
-
-
 def test_options_are_validated_by_name():
     engine = get_engine("mnn")
     assert engine.options({"precision": "normal"}).precision == "normal"

@@ -73,13 +73,21 @@ def test_dynamic_int8_for_a_matmul_model(model_file, job_for):
     assert result.metrics["accuracy_cosine_min"] > 0.95
 
 
-def test_second_run_of_a_variant_hits_the_cache(model_file, job_for, tmp_path):
-    path = model_file("mobilenetv2")
-    first = _job(job_for, path, "onnxruntime", "fp16")
+@pytest.mark.parametrize("model,engine,precision", [
+    ("mobilenetv2", "onnxruntime", "fp16"), ("mlp", "ncnn", "fp16"), ("mlp", "mnn", "int8")])
+def test_second_run_of_a_variant_hits_the_cache(model_file, job_for, tmp_path, model, engine, precision):
+    from agents.errors import EngineUnavailable
+    try:
+        get_engine(engine).version()
+    except EngineUnavailable as e:
+        pytest.skip(f"{engine} is not usable here: {e.reason}")
+    path = model_file(model)
+    first = _job(job_for, path, engine, precision)
     first.cache_dir = str(tmp_path / "cache")
-    second = _job(job_for, path, "onnxruntime", "fp16")
+    second = _job(job_for, path, engine, precision)
     second.cache_dir = first.cache_dir
     a, b = run_job(first), run_job(second)
+    assert a.status == "ok" and b.status == "ok", (a.error, b.error)
     assert a.environment["artifact"]["cache"] == "miss" and b.environment["artifact"]["cache"] == "hit"
     assert a.environment["artifact"]["path"] == b.environment["artifact"]["path"]
     assert b.phases_s["compile"] == 0.0 < a.phases_s["compile"]
