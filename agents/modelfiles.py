@@ -10,6 +10,7 @@ A model without companions keeps the plain sha256 of its file.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from agents.errors import InfraError, UserError
@@ -53,15 +54,25 @@ def referenced(path: Path) -> list[str]:
 
 def _onnx_locations(path: Path) -> list[str]:
     import onnx
-    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception:  # not parseable: the engine's own loader gives the user the reason later
         return []
-    found = {ExternalDataInfo(t).location for t in _get_all_tensors(model)
-             if t.HasField("data_location") and t.data_location == onnx.TensorProto.EXTERNAL}
-    return sorted(found)
+    return sorted({ExternalDataInfo(t).location for t in _tensors(model.graph) if uses_external_data(t)})
+
+
+def _tensors(graph) -> Iterator:
+    """Every tensor a graph holds: initializers and node attributes, subgraphs included."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                yield from _tensors(sub)
 
 
 def combined_sha256(model_sha: str, companions: dict[str, str]) -> str:
