@@ -77,7 +77,7 @@ def health_check(transport: Transport, device: str, engines: frozenset[str]) -> 
         return "the probe found no engine"
     model = _health_model()
     spec = JobSpec(job_id=f"health-{uuid.uuid4().hex[:10]}", device=device,
-                   model=ModelRef(transport.put(model), sha256_file(model), name="health-mlp"),
+                   model=ModelRef(str(model), sha256_file(model), name="health-mlp"),
                    variant=Variant(usable[0], options=_one_thread(usable[0])),
                    run=RunLength(warmup_iterations=2, warmup_s=0.0, min_iterations=5,
                                  min_duration_s=0.05, max_duration_s=5.0, timeout_s=120.0))

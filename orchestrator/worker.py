@@ -7,7 +7,6 @@ import logging
 import queue as stdqueue
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from sqlalchemy.engine import Engine
@@ -44,7 +43,8 @@ class WorkerContext:
 def health_columns(h: Health) -> dict:
     """A Health as device columns."""
     return {"health": "quarantined" if h.quarantined else "ok", "failures": h.failures,
-            "health_reason": h.reason, "health_checked_s": h.checked_at or None}
+            "health_reason": h.reason, "health_checked_s": h.checked_at or None,
+            "quarantined_s": h.since if h.quarantined else None}
 
 
 class DeviceWorker:
@@ -158,8 +158,7 @@ class DeviceWorker:
             spec.power = self.device.power
         if spec.run.timeout_s is None:
             spec.run.timeout_s = self.ctx.job_timeout_s
-        spec.model.path = self.transport.put(Path(spec.model.path))
-        return spec
+        return spec  # local paths: the transport ships the files, once, in `run`
 
     def _execute(self, spec: JobSpec) -> RunResult:
         # The transport enforces the job's timeout; this watchdog catches a transport that hangs.

@@ -16,9 +16,9 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from agents.errors import InfraError
+from agents.errors import InfraError, UserError
 from agents.spec import JobSpec, RunResult
-from orchestrator.transports.base import Progress, Transport
+from orchestrator.transports.base import Progress, SetupOptions, Transport
 
 _STDERR_TAIL = 4000
 
@@ -74,15 +74,29 @@ class LocalTransport(Transport):
         except (OSError, subprocess.TimeoutExpired) as e:
             raise InfraError(f"local probe failed: {e}") from e
         if out.returncode != 0:
-            tail = " ".join(out.stderr.split())[-300:]
-            raise InfraError(f"local probe exited {out.returncode}: {tail}")
+            raise InfraError(f"local probe exited {out.returncode}: {' '.join(out.stderr.split())}")
         try:
             return json.loads(out.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError) as e:
             raise InfraError(f"local probe printed no JSON: {out.stdout[-200:]!r}") from e
 
-    def put(self, local_path: Path) -> str:
-        return str(Path(local_path).resolve())
+    def setup(self, packages: list[str], options: SetupOptions | None = None) -> dict[str, Any]:
+        # This machine's own interpreter is the user's to manage: install only into a venv.
+        ask = "import sys; print(int(sys.prefix != sys.base_prefix))"
+        try:
+            in_venv = subprocess.run([self.python, "-c", ask], capture_output=True, text=True,
+                                     timeout=60).stdout.strip() == "1"
+        except OSError as e:
+            raise InfraError(f"local: cannot run {self.python}: {e}") from e
+        if not in_venv:
+            raise UserError(f"local: {self.python} is not a virtual environment; install the packages "
+                            f"yourself ({self.python} -m pip install {' '.join(packages)}) or name a "
+                            f"venv's interpreter with `python:`")
+        out = subprocess.run([self.python, "-m", "pip", "install", "--quiet", *packages],
+                             capture_output=True, text=True, timeout=3600)
+        if out.returncode != 0:
+            raise InfraError(f"local: pip install failed: {' '.join(out.stderr.split())}")
+        return {**self.probe(), "python": self.python}
 
     def _argv(self, agent_args: list[str]) -> list[str]:
         argv = ["-m", "agents", *agent_args]

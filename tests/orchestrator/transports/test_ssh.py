@@ -40,10 +40,10 @@ def test_hostile_file_names_are_quoted(ssh, model_file, job_for, tmp_path):
 
 def test_files_are_uploaded_once(ssh, model_file, job_for, tmp_path):
     path = model_file("mlp")
-    remote = ssh.put(path)
+    remote = ssh.upload(path)
     first = (tmp_path / "board").joinpath(remote.split("/board/", 1)[1]).stat().st_mtime_ns
     time.sleep(0.05)
-    assert ssh.put(path) == remote
+    assert ssh.upload(path) == remote
     assert (tmp_path / "board").joinpath(remote.split("/board/", 1)[1]).stat().st_mtime_ns == first
 
 
