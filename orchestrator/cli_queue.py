@@ -46,6 +46,39 @@ def fleet_probe(selector: Optional[str] = typer.Argument(None, help="devices to 
         raise typer.Exit(2)
 
 
+@fleet_app.command("setup")
+def fleet_setup(selector: str = typer.Argument(..., help="devices to prepare: NAME or a selector (tag:jetson, arch:aarch64 ...)"),
+                engines: Optional[str] = typer.Option(None, "--engines", "-e", help="comma-separated engines to install (default: the device's `engines:`, else onnxruntime)"),
+                precisions: str = typer.Option("fp32,fp16,int8", "--precisions", "-p", help="the precisions the board must be able to build"),
+                source: str = typer.Option("orchestrator", "--source", help="orchestrator: wheels fetched here for the board and shipped; board: the board's pip uses its own index"),
+                system_site_packages: bool = typer.Option(False, "--system-site-packages", help="the venv also sees the system's packages (JetPack's TensorRT)"),
+                fresh: bool = typer.Option(False, "--fresh", help="remove the board's venv first"),
+                inventory: Optional[str] = typer.Option(None, "--inventory", "-i", help=INV_HELP),
+                db: Optional[str] = typer.Option(None, "--db", help=DB_HELP)) -> None:
+    """Prepare boards: a venv under remote_dir with the agent's requirements and the engines'
+    packages, then a probe (exit 2 when a device could not be prepared)."""
+    from orchestrator.commands.fleet import setup_fleet
+    from orchestrator.render import stdout_console
+    from orchestrator.transports.base import SetupOptions
+
+    split = lambda text: [t.strip() for t in text.split(",") if t.strip()]  # noqa: E731
+    options = SetupOptions(source=source, system_site_packages=system_site_packages, fresh=fresh)
+    if setup_fleet(stdout_console(), inventory, db, selector, split(engines) if engines else None,
+                   split(precisions), options):
+        raise typer.Exit(2)
+
+
+@fleet_app.command("release")
+def fleet_release(name: str = typer.Argument(..., help="the quarantined device"),
+                  inventory: Optional[str] = typer.Option(None, "--inventory", "-i", help=INV_HELP),
+                  db: Optional[str] = typer.Option(None, "--db", help=DB_HELP)) -> None:
+    """Bring a quarantined device back into service now, and say why it was quarantined."""
+    from orchestrator.commands.fleet import release
+    from orchestrator.render import stdout_console
+
+    release(stdout_console(), inventory, db, name)
+
+
 def submit(
     target: Path = typer.Argument(..., help="a model file (.onnx), or a study file (.yaml)"),
     devices: str = typer.Option("all", "--devices", "-d", help="device selector: name:x, tag:x, arch:x, group:x; ',' union, '+' intersection"),

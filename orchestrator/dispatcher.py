@@ -193,6 +193,8 @@ class Dispatcher:
         """Probe devices never probed; health-check quarantined ones when due."""
         for row in fleet.device_rows(self.db, list(self.workers)):
             w = self.workers[row.name]
+            if row.health == "ok" and w.health.quarantined:
+                w.health = _health(row)  # released by hand (`bench fleet release`)
             if w.busy or row.lease_job_id:
                 continue
             if not row.probe:
@@ -216,4 +218,5 @@ class Dispatcher:
 
 def _health(row) -> Health:
     return Health(failures=row.failures or 0, quarantined=row.health == "quarantined",
-                  checked_at=row.health_checked_s or 0.0, reason=row.health_reason)
+                  checked_at=row.health_checked_s or 0.0, reason=row.health_reason,
+                  since=row.quarantined_s)

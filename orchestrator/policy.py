@@ -98,6 +98,7 @@ class Health:
     quarantined: bool = False
     checked_at: float = 0.0
     reason: str | None = None
+    since: float | None = None  # when the quarantine began
 
 
 def health_after_run(policy: HealthPolicy, health: Health, status: str, now: float,
@@ -113,7 +114,7 @@ def health_after_run(policy: HealthPolicy, health: Health, status: str, now: flo
         return replace(health, failures=0, reason=None)
     failures = health.failures + 1
     if failures >= policy.quarantine_after:
-        return Health(failures, True, now, f"{failures} consecutive infra-errors; last: {error}")
+        return Health(failures, True, now, f"{failures} consecutive infra-errors; last: {error}", now)
     return replace(health, failures=failures, reason=error)
 
 
@@ -126,4 +127,5 @@ def health_after_check(health: Health, ok: bool, now: float, reason: str | None 
     """A passed health check releases the device from quarantine; a failed one keeps it."""
     if ok:
         return Health(0, False, now, None)
-    return replace(health, quarantined=True, checked_at=now, reason=reason or health.reason)
+    return replace(health, quarantined=True, checked_at=now, reason=reason or health.reason,
+                   since=health.since or now)

@@ -54,6 +54,9 @@ class Device(SQLModel, table=True):
     failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     health_reason: Optional[str] = None
     health_checked_s: Optional[float] = None
+    quarantined_s: Optional[float] = None  # since when (unix time); None when in service
+    # How `bench fleet setup` prepared the device: interpreter, packages, source, when.
+    setup: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
     # The exclusive lease: at most one job holds a device (unique: one device per job).
     lease_job_id: Optional[str] = Field(default=None, unique=True, index=True)
     lease_holder: Optional[str] = None

@@ -21,8 +21,9 @@ from agents.inputs import calibration_files
 from agents.runner import sha256_file
 from agents.spec import JobSpec, RunResult
 from orchestrator.agentpkg import build_zipapp
-from orchestrator.transports.base import Progress, Transport
+from orchestrator.transports.base import Progress, SetupOptions, Transport
 from orchestrator.transports.remote_job import RemoteJob, infra_result
+from orchestrator.transports.ssh_setup import PIP_TIMEOUT_S, board_python, fetch_wheels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +35,8 @@ class SshSettings:
         key: a private key file; None uses the ssh-agent (and no default key files).
         known_hosts: the file host keys are checked against (default ~/.ssh/known_hosts).
         trust_on_first_use: accept and record an unknown host key (never a changed one).
-        python: the board's interpreter.
+        python: the board's interpreter; by default the venv `bench fleet setup` made under
+            remote_dir, else the system's python3.
         remote_dir: the agent's cache on the board (default ~/.cache/benchlab).
         connect_timeout_s, keepalive_s, job_timeout_s: the waits, all bounded.
     """
@@ -45,7 +47,7 @@ class SshSettings:
     key: str | None = None
     known_hosts: str | None = None
     trust_on_first_use: bool = False
-    python: str = "python3"
+    python: str | None = None
     remote_dir: str | None = None
     connect_timeout_s: float = 10.0
     keepalive_s: float = 15.0
@@ -70,6 +72,7 @@ class SshTransport(Transport):
         # Files verified on the board over the current connection: remote path -> sha256.
         # Checked once per connection, not once per job (each check is a round trip).
         self._present: dict[str, str] = {}
+        self._python: str | None = None  # the interpreter found over the current connection
 
     # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -79,6 +82,7 @@ class SshTransport(Transport):
                 return self._client
             self._client = _open_client(self.settings, self._factory)
             self._present.clear()
+            self._python = None
             return self._client
 
     def _exec(self, command: str, timeout_s: float = 60.0) -> tuple[int, str, str]:
@@ -104,6 +108,17 @@ class SshTransport(Transport):
             self._home = out
         return f"{self._home}/.cache/benchlab"
 
+    def python(self) -> str:
+        """The interpreter that runs the agent: the device's `python:`, else the venv that
+        `bench fleet setup` made under remote_dir, else the system's python3."""
+        if self.settings.python:
+            return self.settings.python
+        if self._python is None:
+            venv = f"{self._root()}/venv/bin/python"
+            code, _, _ = self._exec(f"test -x {shlex.quote(venv)}")
+            self._python = venv if code == 0 else "python3"
+        return self._python
+
     # -- Transport ----------------------------------------------------------------------------
     def health(self) -> str | None:
         try:
@@ -115,15 +130,23 @@ class SshTransport(Transport):
     def probe(self) -> dict[str, Any]:
         import json
         agent = self._agent()
-        code, out, err = self._exec(f"{shlex.quote(self.settings.python)} {shlex.quote(agent)} probe", 120)
+        code, out, err = self._exec(f"{shlex.quote(self.python())} {shlex.quote(agent)} probe", 300)
         if code != 0:
-            raise InfraError(f"{self._where()}: probe exited {code}: {' '.join(err.split())[-300:]}")
+            raise InfraError(f"{self._where()}: probe exited {code}: {_whole(err or out)}")
         try:
             return json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError) as e:
             raise InfraError(f"{self._where()}: probe printed no JSON") from e
 
-    def put(self, local_path: Path) -> str:
+    def upload(self, local_path: Path) -> str:
+        """Copy one file into the board's content-addressed store (`files/<sha256>/<name>`),
+        once: a file already there and intact is not sent again.
+
+        Args:
+            local_path: the file on the orchestrator's machine.
+        Returns:
+            Its path on the board (for the agent; never read on this side).
+        """
         local_path = Path(local_path)
         sha = sha256_file(local_path)
         return self._put_file(local_path, f"{self._root()}/files/{sha}", sha)
@@ -134,7 +157,7 @@ class SshTransport(Transport):
             agent = self._agent()
         except InfraError as e:
             return infra_result(spec, str(e))
-        job = RemoteJob(self._connect, self.settings.python, agent, self._root(),
+        job = RemoteJob(self._connect, self.python(), agent, self._root(),
                         timeout_s=spec.run.timeout_s or self.settings.job_timeout_s,
                         where=self._where())
         self._jobs[spec.job_id] = job
@@ -144,6 +167,40 @@ class SshTransport(Transport):
             self._jobs.pop(spec.job_id, None)
         result.job = spec  # store the orchestrator's view of the paths, not the board's
         return result
+
+    def setup(self, packages: list[str], options: SetupOptions | None = None) -> dict[str, Any]:
+        options = options or SetupOptions()
+        base = self.settings.python or "python3"
+        bp = board_python(self._exec, base, self._where())
+        venv = f"{self._root()}/venv"
+        q = shlex.quote
+        if options.fresh:
+            self._run_ok(f"rm -rf -- {q(venv)}", "remove the old venv")
+        flags = " --system-site-packages" if options.system_site_packages else ""
+        self._run_ok(f"test -x {q(venv)}/bin/python || {q(bp.path)} -m venv --without-pip{flags} {q(venv)}",
+                     "create the venv")
+        py = f"{venv}/bin/python"
+        if options.source == "orchestrator":
+            folder = fetch_wheels(bp, packages)
+            remote = f"{self._root()}/wheels/{bp.tag}"
+            for wheel in sorted(folder.glob("*.whl")):
+                self._put_file(wheel, remote, sha256_file(wheel))
+            pip = f"{q(py)} -m pip install --no-index --find-links {q(remote)}"
+            bootstrap = next(folder.glob("pip-*.whl")).name
+            self._run_ok(f"{q(py)} -m pip --version >/dev/null 2>&1 || {q(py)} {q(remote + '/' + bootstrap)}/pip "
+                         f"install --no-index {q(remote + '/' + bootstrap)}", "install pip")
+        else:
+            pip = f"{q(py)} -m pip install"
+            self._run_ok(f"{q(py)} -m pip --version >/dev/null 2>&1 || {q(py)} -m ensurepip", "install pip")
+        self._run_ok(f"{pip} --disable-pip-version-check {' '.join(map(q, packages))}", "pip install")
+        self._python = None if self.settings.python else py
+        return {**self.probe(), "python": self.python()}
+
+    def _run_ok(self, command: str, what: str) -> str:
+        code, out, err = self._exec(command, PIP_TIMEOUT_S)
+        if code != 0:
+            raise InfraError(f"{self._where()}: {what} failed (exit {code}): {_whole(err or out)}")
+        return out
 
     def cancel(self, job_id: str) -> None:
         job = self._jobs.get(job_id)
@@ -192,9 +249,9 @@ class SshTransport(Transport):
     def _remote_spec(self, spec: JobSpec) -> JobSpec:
         remote = JobSpec.from_json(spec.to_json())
         remote.model.path = self._put_model(spec)
-        remote.inputs.files = {k: self.put(Path(v)) for k, v in spec.inputs.files.items()}
+        remote.inputs.files = {k: self.upload(Path(v)) for k, v in spec.inputs.files.items()}
         if spec.inputs.npz:
-            remote.inputs.npz = self.put(Path(spec.inputs.npz))
+            remote.inputs.npz = self.upload(Path(spec.inputs.npz))
         if spec.calibration.path:
             remote.calibration.path = self._put_calibration(Path(spec.calibration.path),
                                                             spec.calibration.sha256)
@@ -206,7 +263,7 @@ class SshTransport(Transport):
         model's identity, at the same relative paths as on this machine."""
         local = Path(spec.model.path)
         if not spec.model.companions:
-            return self.put(local)
+            return self.upload(local)
         folder = f"{self._root()}/files/{spec.model.sha256}"
         for name, sha in sorted(spec.model.companions.items()):
             sub = posixpath.dirname(name)
@@ -215,11 +272,17 @@ class SshTransport(Transport):
 
     def _put_calibration(self, path: Path, sha: str | None) -> str:
         if path.is_file():
-            return self.put(path)
+            return self.upload(path)
         folder = f"{self._root()}/files/{sha}/{path.name}"
         for f in calibration_files(path):
             self._put_file(f, folder, sha256_file(f))
         return folder
+
+
+def _whole(text: str, limit: int = 8000) -> str:
+    """A remote error on one line, whole up to `limit` characters and marked where cut."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else f"[{len(flat) - limit} characters cut] … {flat[-limit:]}"
 
 
 @functools.lru_cache(maxsize=8)
