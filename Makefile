@@ -7,7 +7,7 @@ EXTRAS ?= onnxruntime,openvino,tflite,ncnn,mnn,tvm,postgres,server,dash,ssh,ray,
 DEMO_MODEL ?= resnet
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv tflite-convert services browser sshd clean nightly
+.PHONY: demo test test-board board venv tflite-convert services browser sshd clean nightly
 
 venv: $(STAMP)
 
@@ -63,8 +63,20 @@ $(CONVERT_STAMP): pyproject.toml
 	$(CONVERT_VENV)/bin/python -m pip install --quiet $$($(PYTHON) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['tflite-convert']))")
 	touch $@
 
-test: $(STAMP) $(CONVERT_STAMP) services browser sshd
+# The emulated aarch64 board of the board tests (tests/rig/): a Debian arm64 root filesystem
+# with its own sshd, run under qemu-user through binfmt_misc. Built once (about 2 min) into
+# ~/.cache/benchlab/boards/debian-arm64 and reused; rebuilt when missing or when the script's
+# revision changes. Needs root: chroot, mount namespaces, binfmt_misc.
+board: sshd
+	@command -v debootstrap >/dev/null && test -x /usr/bin/qemu-aarch64-static && command -v update-binfmts >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends debootstrap qemu-user-static binfmt-support)
+	bash tests/rig/build_board.sh
+
+test: $(STAMP) $(CONVERT_STAMP) services browser sshd board
 	BENCH_TFLITE_CONVERT_PYTHON=$(CURDIR)/$(CONVERT_VENV)/bin/python $(BIN)/python -m pytest -q
+
+test-board: $(STAMP) board
+	$(BIN)/python -m pytest -q -m board tests/boards
 
 clean:
 	rm -rf $(VENV) $(CONVERT_VENV) build bench.db bench.db-wal bench.db-shm

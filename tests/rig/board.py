@@ -73,6 +73,10 @@ class Board:
         self.known_hosts = work / "board_known_hosts"
         self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {' '.join(host_pub)}\n")
         self.log = work / "board-sshd.log"
+        self.start()
+
+    def start(self) -> None:
+        """Boot the board (again), on the same port: the inventory entry stays true."""
         self.proc = self._boot()
         self._wait()
 
@@ -94,7 +98,7 @@ class Board:
                   f"-p {self.port} -o ListenAddress=127.0.0.1 -o StrictModes=no")
         return subprocess.Popen(["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
                                  "--kill-child", "sh", "-c", script],
-                                stdout=subprocess.DEVNULL, stderr=open(self.log, "w"),
+                                stdout=subprocess.DEVNULL, stderr=open(self.log, "a"),
                                 start_new_session=True)
 
     def _wait(self) -> None:
