@@ -33,7 +33,8 @@ def cache_root(configured: str | None = None) -> Path:
 def cache_key(engine: Engine, model_sha256: str, precision: str, options: Any,
               calibration_sha256: str | None) -> tuple[str, dict[str, Any]]:
     """The artifact's key and the facts it was made from (stored beside the artifact)."""
-    opts = dataclasses.asdict(options) if dataclasses.is_dataclass(options) else dict(options)
+    is_instance = dataclasses.is_dataclass(options) and not isinstance(options, type)
+    opts = dataclasses.asdict(options) if is_instance else dict(options)
     facts = {"model_sha256": model_sha256, "engine": engine.name, "engine_version": engine.version(),
              "precision": precision, "options": {k: opts.get(k) for k in engine.compile_keys},
              "calibration_sha256": calibration_sha256 if precision == "int8" else None,

@@ -6,6 +6,16 @@ stored with status `infra-error` (retried elsewhere).
 """
 
 
+def clip(text: str, limit: int = 2000, keep: str = "head") -> str:
+    """`text` whole, or `limit` characters of it (its start, or with keep="tail" its end) and a
+    marker saying how many were cut: error text is never cut silently."""
+    if len(text) <= limit:
+        return text
+    if keep == "tail":
+        return f"[{len(text) - limit} more characters] …{text[-limit:]}"
+    return f"{text[:limit]}… [{len(text) - limit} more characters]"
+
+
 class BenchError(Exception):
     """Base of every error benchlab raises on purpose."""
 

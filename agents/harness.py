@@ -238,7 +238,9 @@ class _Scheduler(threading.Thread):
         super().__init__(daemon=True, name="server-scheduler")
         self.track, self.start_ns, self.qps, self.rng = track, start_ns, qps, rng
         self.clock, self.sleep = clock, sleep
-        self.stop, self.late, self.error, self.issued = threading.Event(), [], None, 0
+        self.stop, self.issued = threading.Event(), 0
+        self.late: list[int] = []
+        self.error: BaseException | None = None
 
     def run(self) -> None:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ def _resolve_one(info: TensorInfo, given: list[int] | None) -> list[int]:
             example = ",".join(str(d) if isinstance(d, int) else "N" for d in info.shape)
             raise UserError(f"input '{info.name}' has dynamic dims {info.dynamic_dims} "
                             f"(shape {_fmt(info.shape)}); pass --shape {info.name}={example}")
-        return [int(d) for d in info.shape]
+        return [int(d) for d in info.shape if d is not None]  # all int: checked above
     if len(given) != len(info.shape):
         raise UserError(f"--shape {info.name}: rank {len(given)} given, the model's input has "
                         f"rank {len(info.shape)} (shape {_fmt(info.shape)})")
@@ -109,14 +110,14 @@ def _fit_user(info: TensorInfo, shape: list[int], arr: np.ndarray) -> np.ndarray
     if list(arr.shape) != list(shape):
         raise UserError(f"input '{info.name}': data has shape {list(arr.shape)}, "
                         f"the run uses {shape}")
-    want = np.dtype(info.dtype)
+    want: np.dtype[Any] = np.dtype(info.dtype)
     if arr.dtype != want and not np.can_cast(arr.dtype, want, casting="same_kind"):
         raise UserError(f"input '{info.name}': data has dtype {arr.dtype}, the model wants {want}")
     return np.require(arr, dtype=want, requirements="C")
 
 
 def _random(info: TensorInfo, shape: list[int], rng: np.random.Generator) -> np.ndarray:
-    dtype = np.dtype(info.dtype)
+    dtype: np.dtype[Any] = np.dtype(info.dtype)
     if dtype == np.bool_:
         return rng.random(shape) < 0.5
     if dtype.kind == "f":
@@ -168,7 +169,7 @@ class Calibration:
             UserError: unreadable data, or data that does not fit the inputs.
         """
         shapes = resolve_shapes(inputs, self.shapes)
-        if self.generated:
+        if self.path is None:  # generated
             return make_input_sets(inputs, shapes, {}, self.samples, seed=1)
         p = Path(self.path)
         files = calibration_files(p) if p.is_dir() else [p]

@@ -60,7 +60,8 @@ def find_peak(pool: RequestPool, prepared: list[Any], length: RunLength, bound_m
     """
     probe = measure_offline(pool, prepared, length, clock)
     capacity = probe.samples_ns.size / probe.wall_s if probe.wall_s > 0 else 0.0
-    low, high, best, last, steps = 0.0, capacity * HEADROOM, None, probe, []
+    low, high, best, last = 0.0, capacity * HEADROOM, None, probe
+    steps: list[Any] = []
     converged = False
     for i in range(max_steps):
         if progress:

@@ -12,7 +12,7 @@ single-stream one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -145,10 +145,11 @@ def _measure_pool(sc: Scenario, pool: RequestPool, prepared: list[Any], length: 
         return Outcome(harness.measure_offline(pool, prepared, length, progress=progress,
                                                until_stable=until), 0, 0.0)
     if not sc.find_peak:
-        m = harness.measure_server(pool, prepared, length, sc.target_qps, rng, progress=progress,
+        m = harness.measure_server(pool, prepared, length, cast(float, sc.target_qps), rng, progress=progress,
                                    until_stable=until)
         return Outcome(m, 0, 0.0, {"target_qps": sc.target_qps})
-    search = find_peak(pool, prepared, length, sc.latency_bound_ms, rng, sc.peak_steps,
+    # `check` refused a server scenario without its target rate or latency bound.
+    search = find_peak(pool, prepared, length, cast(float, sc.latency_bound_ms), rng, sc.peak_steps,
                        sc.peak_tolerance_pct, progress=progress)
     m = search.measurement
     return Outcome(m, 0, 0.0, {"peak_qps": search.peak_qps, "capacity_qps": search.capacity_qps,

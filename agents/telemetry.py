@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, List
 
-Runner = Callable[[list[str], float], str]
+# Aliases are evaluated at run time: typing.List, not list[...], while boards run Python 3.8.
+Runner = Callable[[List[str], float], str]
 Reader = Callable[[Path], str]
 
 CPU = "sys/devices/system/cpu"

@@ -16,7 +16,15 @@ from pathlib import Path
 
 import agents
 
-_MAIN = "import sys\nfrom agents.__main__ import main\nsys.exit(main())\n"
+# Runs first on a board's python3, whatever its age: the check parses on Python 3.6 and says why
+# the agent cannot run instead of a SyntaxError from deep inside it.
+_MAIN = ("import sys\n"
+         "if sys.version_info < (3, 8):\n"
+         "    sys.stderr.write('benchlab agent needs Python >= 3.8; this is %s %s\\n'\n"
+         "                     % (sys.executable, '.'.join(str(v) for v in sys.version_info[:3])))\n"
+         "    sys.exit(2)\n"
+         "from agents.__main__ import main\n"
+         "sys.exit(main())\n")
 
 
 def _sources() -> list[Path]:

@@ -7,11 +7,13 @@ Third parties register through the `benchlab.engines` entry-point group.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import entry_points
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from agents.engines.base import Engine
+from agents.compat import entry_points
 from agents.errors import UserError
+
+if TYPE_CHECKING:  # base imports numpy; the probe lists engine names on boards without it
+    from agents.engines.base import Engine
 
 _BUILTIN = {
     "mnn": "agents.engines.mnn:MnnEngine",
@@ -67,6 +69,10 @@ def _load_entry_points() -> None:
     if _ENTRY_POINTS_LOADED:
         return
     _ENTRY_POINTS_LOADED = True
-    for ep in entry_points(group="benchlab.engines"):
+    for ep in entry_points("benchlab.engines"):
         if ep.name not in _BUILTIN and ep.name not in _EXTRA:
-            _EXTRA[ep.name] = lambda ep=ep: ep.load()()
+            _EXTRA[ep.name] = _factory(ep)
+
+
+def _factory(ep: Any) -> Callable[[], Engine]:
+    return lambda: ep.load()()

@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from agents.engines.pool import RequestPool, ThreadRequestPool
-from agents.errors import UserError
+from agents.errors import clip
+from agents.options import build_options  # noqa: F401  (engines and plug-ins import it here)
 
 
 @dataclass(frozen=True)
@@ -247,71 +248,8 @@ class Engine(ABC):
         return options
 
 
-def build_options(cls: type, raw: dict[str, Any], source: str) -> Any:
-    """Build a typed options dataclass, rejecting unknown keys and wrong types by name.
-
-    Raises:
-        UserError: an unknown key or a value of the wrong type, naming the key and `source`.
-    """
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = _type_names(cls)
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise UserError(f"{source}: unknown option(s) {', '.join(unknown)} for {cls.__qualname__}; "
-                        f"known: {', '.join(sorted(fields))}")
-    values = {}
-    for key, value in raw.items():
-        values[key] = _coerce(key, value, hints[key], source)
-    opts = cls(**values)
-    validate = getattr(opts, "validate", None)
-    if validate:
-        validate(source)
-    return opts
-
-
-def _type_names(cls: type) -> dict[str, str]:
-    # Annotations are strings under `from __future__ import annotations` and types otherwise;
-    # a plug-in may use either, so compare by name.
-    out = {}
-    for f in dataclasses.fields(cls):
-        t = f.type
-        out[f.name] = t if isinstance(t, str) else getattr(t, "__name__", None) or str(t)
-        if not isinstance(t, str) and str(t).startswith(("int |", "float |", "str |", "bool |")):
-            out[f.name] = str(t)
-    return out
-
-
-def _coerce(key: str, value: Any, type_name: str, source: str) -> Any:
-    text = type_name
-    if value is None:
-        if "None" in text:
-            return None
-        raise UserError(f"{source}: option '{key}' may not be empty")
-    try:
-        if text.startswith("int"):
-            return int(value)
-        if text.startswith("float"):
-            return float(value)
-        if text.startswith("bool"):
-            return _to_bool(value)
-        if text.startswith("str"):
-            return str(value)
-    except ValueError:
-        raise UserError(f"{source}: option '{key}' expects {text}, got {value!r}") from None
-    return value
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(value).lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(value)
-
-
-def short_message(e: BaseException) -> str:
-    """One line (capped) of an engine's error: their messages can span many lines."""
+def short_message(e: BaseException, limit: int = 2000) -> str:
+    """An engine's error on one line (their messages span many lines); a message longer than
+    `limit` is cut with a visible marker, never silently."""
     text = " ".join(str(e).split())
-    return text[:500] if text else type(e).__name__
+    return clip(text, limit) if text else type(e).__name__

@@ -92,7 +92,8 @@ class ThreadRequestPool(RequestPool):
         self._work: deque = deque()
         self._ready = threading.Semaphore(0)
         self._idle = threading.Condition()
-        self._pending, self._error = 0, None
+        self._pending = 0
+        self._error: BaseException | None = None
         self._threads = [threading.Thread(target=self._worker, args=(fn,), daemon=True,
                                           name=f"request-{i}") for i, fn in enumerate(infers)]
         for t in self._threads:

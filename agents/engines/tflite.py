@@ -172,7 +172,7 @@ class TfliteEngine(Engine):
         return "any-cpu;" + ";".join(f"{k}={v}" for k, v in sorted(converter_versions().items()))
 
     def compile(self, model_path: Path, precision: str, options: Any, workdir: Path,
-                calibration: list[dict[str, np.ndarray]] | None = None) -> Artifact:
+                calibration: Any = None) -> Artifact:
         suffix = model_path.suffix.lower()
         if suffix == ".onnx":
             sets = None

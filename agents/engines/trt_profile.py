@@ -10,11 +10,14 @@ input's name before any build starts.
 
 from __future__ import annotations
 
+from typing import Dict, List, Tuple
+
 from agents.engines.base import TensorInfo
 from agents.errors import UserError
 
-Shape = list[int]
-Profile = dict[str, tuple[Shape, Shape, Shape]]
+# Aliases are evaluated at run time: typing's generics, while boards run Python 3.8.
+Shape = List[int]
+Profile = Dict[str, Tuple[Shape, Shape, Shape]]
 
 
 def parse_shapes(text: str | None, option: str) -> dict[str, Shape]:

@@ -30,6 +30,11 @@ from agents.errors import InfraError, ModelError, UserError
 from agents.inputs import resolve_shapes
 
 
+def _dims(t: TensorInfo) -> list[int]:
+    # A loaded session's tensors have concrete shapes (the profile fixed every dynamic dim).
+    return [int(d) for d in t.shape if d is not None]
+
+
 @dataclass
 class _IoSet:
     """One prepared input set: its own device buffers for every input and output."""
@@ -73,7 +78,7 @@ class TrtSession(Session):
             io.addresses.append((t.name, ptr))
             io.outputs.append(ptr)
             if self._options.include_copies:
-                io.host_out.append(self._memory.pinned(list(t.shape), np.dtype(t.dtype)))
+                io.host_out.append(self._memory.pinned(_dims(t), np.dtype(t.dtype)))
         self._stream.sync()
         return io
 
@@ -86,7 +91,7 @@ class TrtSession(Session):
         if outputs.host_out:
             return [h.copy() for h in outputs.host_out]
         stream = outputs.stream or self._stream
-        arrays = [np.empty(t.shape, dtype=t.dtype) for t in self.outputs]
+        arrays: list[np.ndarray] = [np.empty(_dims(t), dtype=t.dtype) for t in self.outputs]
         for arr, ptr in zip(arrays, outputs.outputs):
             trt_cuda.copy_to_host(arr, ptr, stream.handle)
         stream.sync()
@@ -194,7 +199,7 @@ class _Lane:
         self._inputs = {t.name: self._memory.device(_nbytes(t)) for t in session.inputs} if copies else {}
         self._out = [(t.name, self._memory.device(_nbytes(t))) for t in session.outputs]
         self._out_names = {name for name, _ in self._out}
-        host_out = [self._memory.pinned(list(t.shape), np.dtype(t.dtype))
+        host_out = [self._memory.pinned(_dims(t), np.dtype(t.dtype))
                     for t in session.outputs] if copies else []
         self._d2h = list(zip(host_out, [ptr for _, ptr in self._out]))
         # What every call returns: this lane's outputs (read in the pool's callback, before the

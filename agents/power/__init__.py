@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import importlib
 import time
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from importlib.metadata import EntryPoint
+from typing import Any, Callable
 
-from agents.engines.base import build_options
+from agents.compat import entry_points
+from agents.options import build_options
 from agents.errors import UserError
 from agents.power.base import Clock, PowerSensor, Reading
 
@@ -115,7 +116,9 @@ def get_sensor(name: str, options: dict[str, Any] | None = None,
     typed = check_options(name, options)
     if typed is None:
         raise UserError("power sensor 'none' opens no sensor")
-    return sensor_class(name)(typed, clock=clock)
+    # Every sensor takes (options, clock=); the ABC itself declares no constructor.
+    factory: Callable[..., PowerSensor] = sensor_class(name)
+    return factory(typed, clock=clock)
 
 
 def _load_entry_points() -> None:
@@ -123,6 +126,6 @@ def _load_entry_points() -> None:
     if _ENTRY_POINTS_LOADED:
         return
     _ENTRY_POINTS_LOADED = True
-    for ep in entry_points(group="benchlab.power"):
+    for ep in entry_points("benchlab.power"):
         if ep.name not in _BUILTIN and ep.name not in _EXTRA and ep.name not in SPECIAL:
             _EXTRA[ep.name] = ep

@@ -24,13 +24,14 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import IO, Callable, List, Tuple
 
 from agents.errors import SensorUnavailable, UserError
 from agents.power.base import Clock, PowerSensor, Reading, stamped
 
-Runner = Callable[[list[str], float], str]
-Connect = Callable[[tuple[str, int], float], socket.socket]
+# Aliases are evaluated at run time: typing's generics, while boards run Python 3.8.
+Runner = Callable[[List[str], float], str]
+Connect = Callable[[Tuple[str, int], float], socket.socket]
 UNITS = ("W", "J")
 
 
@@ -79,7 +80,7 @@ class MeterSensor(PowerSensor):
                  run: Runner = run_command, connect: Connect = socket.create_connection):
         self.options, self._clock, self._run = options, clock, run
         self._sock: socket.socket | None = None
-        self._lines = None
+        self._lines: IO[bytes] | None = None
         if options.address is not None:
             host, _, port = options.address.rpartition(":")
             try:
@@ -130,7 +131,7 @@ class MeterSensor(PowerSensor):
     def _ask(self) -> str:
         where = self.options.address or self.options.command
         try:
-            if self._sock is None:
+            if self._sock is None or self._lines is None:
                 argv = shlex.split(self.options.command or "")
                 return self._run(argv, self.options.timeout_s)
             self._sock.sendall(b"READ\n")

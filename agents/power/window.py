@@ -15,6 +15,9 @@ import numpy as np
 
 from agents.power.base import Reading
 
+# numpy 2.0 renamed trapz; boards on Python 3.8 have numpy 1.24 at most.
+_trapezoid = getattr(np, "trapezoid", None) or getattr(np, "trapz")
+
 
 @dataclass
 class Series:
@@ -49,7 +52,7 @@ def window_energy_j(series: Series, start_ns: int, end_ns: int) -> float:
         first, last = (t[0] - start_ns) / 1e9, (t[-1] - start_ns) / 1e9
         raise ValueError(f"samples cover {first:+.3f}..{last:+.3f} s of a window of "
                          f"0..{(end_ns - start_ns) / 1e9:.3f} s")
-    rel = (t - start_ns).astype(np.float64)  # small numbers keep float64 exact to the ns
+    rel: np.ndarray = (t - start_ns).astype(np.float64)  # small numbers keep float64 exact to the ns
     end = float(end_ns - start_ns)
     if series.kind == "energy":
         e0, e1 = np.interp([0.0, end], rel, series.values)
@@ -58,12 +61,12 @@ def window_energy_j(series: Series, start_ns: int, end_ns: int) -> float:
     edges = np.interp([0.0, end], rel, series.values)
     times = np.concatenate(([0.0], rel[inside], [end]))
     watts = np.concatenate(([edges[0]], series.values[inside], [edges[1]]))
-    return float(np.trapezoid(watts, times) / 1e9)
+    return float(_trapezoid(watts, times) / 1e9)
 
 
 def interval_power(series: Series) -> tuple[np.ndarray, np.ndarray]:
     """Average watts over each interval between samples, at the interval's midpoint (ns)."""
-    t = series.t_ns.astype(np.float64)
+    t: np.ndarray = series.t_ns.astype(np.float64)
     dt_s = np.diff(t) / 1e9
     mid = (t[:-1] + t[1:]) / 2
     if series.kind == "energy":
