@@ -5,20 +5,25 @@
 
 `run` prints the RunResult as one JSON line on stdout and exits 0 whenever it produced one,
 whatever the run's status; `--progress` writes JSON lines to stderr while it works. Exit 2
-means the JobSpec itself could not be read.
+means the JobSpec itself could not be read, or this Python is older than the agent needs.
+`probe` needs neither numpy nor any SDK: it says which are missing.
+
+This file is read by whatever python3 a board has, so it stays parseable by Python 3.6 (no
+`from __future__ import annotations`, no 3.8 syntax) until the version check below has run.
 """
 
-from __future__ import annotations
-
-import argparse
-import json
-import os
 import sys
-import time
 
-from agents import probe
-from agents.runner import run_job
-from agents.spec import JobSpec
+if sys.version_info < (3, 8):  # before anything else: the rest of the agent needs 3.8
+    sys.stderr.write("benchlab agent needs Python >= 3.8; this is %s %s\n"
+                     % (sys.executable, ".".join(str(v) for v in sys.version_info[:3])))
+    sys.exit(2)
+
+import argparse  # noqa: E402  (after the version check, on purpose)
+import json  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+from typing import List, Optional  # noqa: E402
 
 
 def _progress_writer(stream):
@@ -37,7 +42,7 @@ def _progress_writer(stream):
     return write
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     """Parse arguments and run the verb; returns the process exit code."""
     parser = argparse.ArgumentParser(prog="python -m agents")
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -47,17 +52,36 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("probe", help="print what this board is and has, as JSON")
     args = parser.parse_args(argv)
     if args.verb == "probe":
-        from agents.power.discover import probe_sensors
-        print(json.dumps({"environment": probe.environment(), "engines": probe.engines(),
-                          "power_sensors": probe_sensors()}, default=str))
+        print(json.dumps(probe_facts(), default=str))
         return 0
+    return _run(args.job, args.progress)
+
+
+def probe_facts() -> dict:
+    """What `probe` prints: environment, numpy, engines (each SDK checked in a child), sensors."""
+    from agents import probe, sdkprobe
+    from agents.power.discover import probe_sensors
+
+    found = sdkprobe.survey()
+    return {"environment": probe.environment(), "numpy": found["numpy"], "engines": found["engines"],
+            "power_sensors": probe_sensors()}
+
+
+def _run(job: str, progress_on: bool) -> int:
     try:
-        text = sys.stdin.read() if args.job == "-" else open(args.job).read()
+        from agents.runner import run_job
+        from agents.spec import JobSpec
+    except ImportError as e:  # numpy, which RunResult itself needs: one line, not a traceback
+        print(f"agent: {sys.executable} (Python {sys.version.split()[0]}) cannot run jobs: {e}; "
+              "install it: pip install numpy, or `bench fleet setup <device>`", file=sys.stderr)
+        return 1
+    try:
+        text = sys.stdin.read() if job == "-" else open(job).read()
         spec = JobSpec.from_json(text)
     except (OSError, ValueError) as e:
         print(f"agent: cannot read JobSpec: {e}", file=sys.stderr)
         return 2
-    progress = _progress_writer(sys.stderr) if args.progress else None
+    progress = _progress_writer(sys.stderr) if progress_on else None
     # Converters (NNCF, onnx2tf) and native libraries print to stdout; while the job runs,
     # fd 1 points at stderr so that stdout carries the RunResult alone.
     sys.stdout.flush()
