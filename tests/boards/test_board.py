@@ -47,8 +47,9 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def prepared(lab, bench):
+def prepared(lab):
     """The board after `bench fleet setup` (the first test checks what that printed)."""
+    from conftest import _bench as bench
     b, inv, db = lab
     out = bench("fleet", "setup", "arm-board", "--engines", ENGINES, "--inventory", inv, "--db", db,
                 timeout=1800)
@@ -125,7 +126,7 @@ def test_study_with_two_engines_and_int8_runs_to_the_end_on_the_board(prepared, 
     for key in [("onnxruntime", "fp32"), ("onnxruntime", "int8")]:
         r = runs[key]
         assert r["status"] == "ok", (key, r["error"])
-        assert r["environment"]["arch"] == "aarch64" and r["environment"]["cpu_model"] == "Cortex-A76"
+        assert r["environment"]["arch"] == "aarch64" and "Cortex-A76" in r["environment"]["cpu_model"]
         assert r["metrics"]["iterations"] >= 20 and 0 < r["metrics"]["latency_ms"]["p50"] < 10_000
         assert r["job"]["model"]["path"] == str(model)  # the orchestrator's view is stored
     assert runs[("onnxruntime", "int8")]["accuracy"]["cosine"] > 0.9
@@ -143,7 +144,7 @@ def test_a_tflite_model_runs_on_the_board(prepared, bench, tmp_path):
     made = bench("zoo", "cnn-int8", "--format", "tflite", "-o", str(tfl))
     assert made.returncode == 0, made.stderr
     out = bench("submit", str(tfl), "--devices", "name:arm-board", "--engines", "tflite",
-                "--inventory", inv, "--db", db, "--wait", *FAST, timeout=900)
+                "--precisions", "int8", "--inventory", inv, "--db", db, "--wait", *FAST, timeout=900)
     assert out.returncode == 0, out.stdout + out.stderr
     run = [r for r in _runs(bench, db) if r["job"]["model"]["path"] == str(tfl)][-1]
     assert run["status"] == "ok", run["error"]

@@ -9,7 +9,7 @@ HOSTS = """all:
     ansible_user: bench
   hosts:
     gateway:
-      ansible_host: 10.0.0.1
+      ansible_host: gw.lab.example
   children:
     jetsons:
       vars:
@@ -17,8 +17,8 @@ HOSTS = """all:
         benchlab_arch: aarch64
         ansible_ssh_private_key_file: ~/.ssh/lab
       hosts:
-        jetson-01: {ansible_host: 10.0.0.21}
-        jetson-02: {ansible_host: 10.0.0.22, ansible_port: 2222, ansible_user: root}
+        jetson-01: {ansible_host: jetson-01.lab.example}
+        jetson-02: {ansible_host: jetson-02.lab.example, ansible_port: 2222, ansible_user: root}
     controller:
       hosts:
         ctl: {ansible_connection: local, benchlab_threads: 2}
@@ -32,7 +32,7 @@ def test_hosts_become_ssh_devices_with_inherited_vars(tmp_path):
     assert list(inv.devices) == ["gateway", "jetson-01", "jetson-02", "ctl"]
     j2 = inv.devices["jetson-02"]
     assert (j2.transport, j2.connection.host, j2.connection.port, j2.connection.user, j2.connection.key) == \
-        ("ssh", "10.0.0.22", 2222, "root", "~/.ssh/lab")
+        ("ssh", "jetson-02.lab.example", 2222, "root", "~/.ssh/lab")
     assert j2.tags == ("jetson", "gpu") and j2.arch == "aarch64" and j2.groups == ("jetsons",)
     assert inv.devices["gateway"].connection.user == "bench"
     ctl = inv.devices["ctl"]

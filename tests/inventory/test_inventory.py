@@ -22,7 +22,7 @@ def test_example_inventory_loads_with_every_transport():
     cpu0, jetson = inv.devices["cpu0"], inv.devices["jetson-01"]
     assert cpu0.connection == LocalConfig(cpus=(0,), threads=1) and cpu0.groups == ("desk",)
     assert inv.devices["cpu1"].engines == ("onnxruntime",)  # from defaults
-    assert jetson.connection == SshConfig("10.0.0.21", 22, "bench", "~/.ssh/benchlab", "~/.ssh/known_hosts",
+    assert jetson.connection == SshConfig("jetson-01.lab.example", 22, "bench", "~/.ssh/benchlab", "~/.ssh/known_hosts",
                                           remote_dir="/home/bench/.cache/benchlab")
     assert jetson.power.sensor == "jetson" and jetson.cost.cost_per_hour_usd == 0.05
     assert inv.devices["a100-01"].connection.resource == "device:a100-01"
