@@ -13,22 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import agents
+from agents import board
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return None
+_read = board.read
 
 
 def cpu_model(root: Path = Path("/")) -> str | None:
-    """The CPU's model name from /proc/cpuinfo (x86 `model name`, ARM `Hardware`/`Model`)."""
-    text = _read(root / "proc/cpuinfo") or ""
-    for key in ("model name", "Hardware", "Model", "cpu model"):
-        for line in text.splitlines():
-            if line.split(":")[0].strip() == key and ":" in line:
-                return line.split(":", 1)[1].strip()
+    """The CPU: ARM cores by name from their implementer and part codes ("4x Cortex-A55 + 4x
+    Cortex-A76"), else /proc/cpuinfo's `model name` (x86), else `Hardware`."""
+    arm = board.describe_cores(board.cores(root))
+    if arm:
+        return arm  # ARM kernels' `model name` says only "ARMv8 Processor rev 1 (v8l)"
+    for key in ("model name", "Hardware", "cpu model"):
+        for block in board.cpuinfo_blocks(root):
+            if block.get(key):
+                return block[key]
     return platform.processor() or None
 
 
@@ -58,20 +58,26 @@ def cpu_governor(root: Path = Path("/")) -> str | None:
 
 
 def environment(root: Path = Path("/")) -> dict[str, Any]:
-    """The facts recorded with every run."""
+    """The facts recorded with every run (read under `root`, except what only the running
+    interpreter can say: hostname, Python, CPU affinity)."""
     uname = platform.uname()
+    by_cpu = board.cores(root)
     return {
         "agent_version": agents.__version__,
         "hostname": socket.gethostname(),
         "os": f"{uname.system} {_os_release(root)}".strip(),
-        "kernel": uname.release,
+        "kernel": _read(root / "proc/sys/kernel/osrelease") or uname.release,
         "arch": uname.machine,
         "python": sys.version.split()[0],
+        "python_executable": sys.executable,
+        "board_model": board.board_model(root),
+        "jetson": board.jetson(root),
         "cpu_model": cpu_model(root),
         "cpu_logical": os.cpu_count(),
         "cpu_physical": physical_cores(root),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "cpu_governor": cpu_governor(root),
+        "cpu_clusters": board.clusters(root, by_cpu),
         "memory_total_bytes": memory_total_bytes(root),
     }
 
@@ -84,14 +90,8 @@ def _os_release(root: Path) -> str:
 
 
 def engines() -> dict[str, dict[str, Any]]:
-    """Each known engine: whether it imports here, its version, or why not."""
-    from agents.engines import get_engine, known_engines
-    from agents.errors import EngineUnavailable
+    """Each known engine: whether it imports here, its version and precisions, or why not
+    (each SDK is imported in a child process; see agents.sdkprobe)."""
+    from agents.sdkprobe import survey
 
-    found: dict[str, dict[str, Any]] = {}
-    for name in known_engines():
-        try:
-            found[name] = {"available": True, "version": get_engine(name).version()}
-        except EngineUnavailable as e:
-            found[name] = {"available": False, "reason": e.reason}
-    return found
+    return survey()["engines"]
