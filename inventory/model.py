@@ -47,10 +47,17 @@ class SshConfig:
 
 @dataclass(frozen=True)
 class RayConfig:
-    """A Ray node that carries the custom resource `resource` (default `device:<name>`)."""
+    """A Ray node that carries the custom resource `resource` (default `device:<name>`).
+
+    Args:
+        resource: the node's custom resource.
+        address: the cluster (default: RAY_ADDRESS or a cluster on this host).
+        pip: packages Ray installs on the node for this device's tasks (its `runtime_env`).
+    """
 
     resource: str
     address: str | None = None
+    pip: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,7 @@ COMMON_KEYS = ("name", "transport", "tags", "arch", "accelerators", "engines", "
 TRANSPORT_KEYS = {"local": ("cpus", "threads", "python"),
                   "ssh": ("host", "port", "user", "key", "known_hosts", "python",
                           "trust_on_first_use", "remote_dir"),
-                  "ray": ("resource", "address")}
+                  "ray": ("resource", "address", "pip")}
 
 
 def parse_device(data: LMap, where: Where) -> Device:
@@ -164,7 +171,8 @@ def _connection(data: LMap, transport: str, name: str, where: Where):
                          trust_on_first_use=_flag(data, where, "trust_on_first_use"),
                          remote_dir=F.string(data.get("remote_dir"), _w(data, where, "remote_dir"), True))
     return RayConfig(resource=F.string(data.get("resource", f"device:{name}"), _w(data, where, "resource")),
-                     address=F.string(data.get("address"), _w(data, where, "address"), True))
+                     address=F.string(data.get("address"), _w(data, where, "address"), True),
+                     pip=F.strings(data["pip"], _w(data, where, "pip")) if "pip" in data else None)
 
 
 def _flag(data: LMap, where: Where, key: str) -> bool | None:

@@ -105,3 +105,25 @@ def test_a_job_for_a_resource_no_live_node_carries_fails_fast(cluster, model_fil
     assert result.status == "infra-error"
     assert "no live Ray node carries the resource device:board-zz" in result.error
     assert time.monotonic() - t0 < 60
+
+
+def test_a_ray_devices_pip_list_reaches_its_transport_and_is_checked(tmp_path):
+    import yaml
+
+    from inventory.loader import load_inventory
+    from inventory.yamlsrc import InventoryError
+    from orchestrator.devices import transport_for
+
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(yaml.safe_dump({"devices": [
+        {"name": "gpu-01", "transport": "ray", "pip": ["onnxruntime-gpu==1.20.1", "six"]},
+        {"name": "cpu-01", "transport": "ray"}]}))
+    inventory = load_inventory(lab)
+    assert transport_for(inventory.devices["gpu-01"]).pip == ["onnxruntime-gpu==1.20.1", "six"]
+    assert transport_for(inventory.devices["cpu-01"]).pip == []
+    lab.write_text(yaml.safe_dump({"devices": [{"name": "gpu-01", "transport": "ray", "pip": {"six": 1}}]}))
+    with pytest.raises(InventoryError, match="field 'pip'.*expected a list of strings"):
+        load_inventory(lab)
+    lab.write_text(yaml.safe_dump({"devices": [{"name": "cpu0", "pip": ["six"]}]}))
+    with pytest.raises(InventoryError, match="'pip' is a field of transport ray"):
+        load_inventory(lab)
