@@ -64,3 +64,9 @@ class SensorUnavailable(InfraError):
 
 class UnsupportedVariant(ModelError):
     """An (engine, precision) this engine or device cannot do: the variant is skipped, with why."""
+
+
+# What an engine's catch-all around a converter lets through unchanged: benchlab's own errors
+# (already classified) and a package missing on the board, which the runner turns into a skip
+# naming the package (a converter's own failure becomes ModelError).
+PASS_THROUGH = (BenchError, ModuleNotFoundError)

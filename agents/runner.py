@@ -13,9 +13,9 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, cast
 
-from agents import accuracy, harness, modelfiles, probe, scenarios
+from agents import accuracy, harness, modelfiles, probe, requirements, scenarios
 from agents.compile import cache_root, compile_cached, evict
 from agents.engines import get_engine
 from agents.engines.base import Session, short_message
@@ -136,9 +136,18 @@ def _compile(spec: JobSpec, engine, options, shapes: dict, result: RunResult):
     calibration = None
     if spec.variant.precision == "int8":
         calibration = Calibration(spec.calibration.path, shapes, spec.calibration.samples)
-    artifact = compile_cached(engine, Path(spec.model.path), spec.model.sha256,
-                              spec.variant.precision, options, cache_root(spec.cache_dir),
-                              calibration, spec.calibration.sha256)
+    try:
+        artifact = compile_cached(engine, Path(spec.model.path), spec.model.sha256,
+                                  spec.variant.precision, options, cache_root(spec.cache_dir),
+                                  calibration, spec.calibration.sha256)
+    except ModuleNotFoundError as e:
+        # A converter that imports a package this board lacks: the variant cannot be made here,
+        # which is no fault of the device (only infra-error counts against its health).
+        if not e.name:
+            raise
+        need = requirements.for_module(e.name)
+        raise UnsupportedVariant(f"{engine.name} {spec.variant.precision} needs "
+                                 f"{requirements.describe([need])}") from e
     result.phases_s["compile"] = artifact.compile_s
     result.metrics.update({"compile_s": artifact.compile_s, "artifact_bytes": artifact.size_bytes})
     result.environment["artifact"] = {"cache": artifact.cache, "path": artifact.path,
@@ -155,7 +164,8 @@ def _measure(spec: JobSpec, session: Session, user_data: dict, result: RunResult
     # converted model (ONNX -> TFLite's NHWC) gets it transposed the way its converter did.
     # The accuracy check keeps the data as given: it feeds the reference and adapts it itself.
     session_data = session.adapt_inputs(user_data) if user_data else user_data
-    shapes = {t.name: list(t.shape) for t in session.inputs}
+    # A loaded session's inputs have concrete shapes (Engine.load's contract).
+    shapes = {t.name: cast("list[int]", list(t.shape)) for t in session.inputs}
     # Several requests in flight each need an input set no other request is using.
     requests = scenarios.requests_in_flight(spec.scenario, session)
     prepared = [session.prepare(feed) for feed in make_input_sets(

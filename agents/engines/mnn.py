@@ -29,7 +29,7 @@ import numpy as np
 
 from agents.engines import mnn_convert, onnx_graph
 from agents.engines.base import Artifact, Engine, Session, TensorInfo, short_message
-from agents.errors import BenchError, EngineUnavailable, ModelError, UnsupportedVariant, UserError
+from agents.errors import PASS_THROUGH, EngineUnavailable, ModelError, UnsupportedVariant, UserError
 from agents.inputs import resolve_shapes
 
 IO_FILE = "model.io.json"
@@ -124,7 +124,7 @@ class MnnEngine(Engine):
         _mnn()
         try:
             out, notes = mnn_convert.convert(model_path, precision, workdir)
-        except BenchError:
+        except PASS_THROUGH:
             raise
         except Exception as e:  # an OS error starting the converter
             raise ModelError(f"mnn {precision} conversion failed: {short_message(e)}") from e

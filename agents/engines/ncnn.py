@@ -22,7 +22,7 @@ import numpy as np
 
 from agents.engines import ncnn_convert, onnx_graph
 from agents.engines.base import Artifact, Engine, Session, TensorInfo, short_message
-from agents.errors import BenchError, EngineUnavailable, ModelError, UnsupportedVariant, UserError
+from agents.errors import PASS_THROUGH, EngineUnavailable, ModelError, UnsupportedVariant, UserError
 
 INT8_REASON = ("ncnn: no int8 here: quantizing for ncnn needs its ncnn2table and ncnn2int8 tools, "
                "which no PyPI or Debian package ships (pnnx converts to fp32 and fp16 only)")
@@ -130,8 +130,8 @@ class NcnnEngine(Engine):
         if suffix == ".onnx":
             try:
                 ncnn_convert.pnnx_binary()
-            except EngineUnavailable as e:
-                return e.reason
+            except UnsupportedVariant as e:
+                return str(e)
         return super().supports(suffix)
 
     def target(self, options: Any) -> str:
@@ -152,7 +152,7 @@ class NcnnEngine(Engine):
         _, outputs = onnx_graph.graph_io(model_path)
         try:
             param, notes = ncnn_convert.convert(model_path, precision, inputs, outputs, workdir)
-        except BenchError:
+        except PASS_THROUGH:
             raise
         except Exception as e:  # an OS error starting pnnx, an unreadable output
             raise ModelError(f"ncnn {precision} conversion failed: {short_message(e)}") from e

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.engines.base import TensorInfo
-from agents.errors import EngineUnavailable, InfraError, ModelError, UnsupportedVariant
+from agents import requirements
+from agents.errors import InfraError, ModelError, UnsupportedVariant
 
 TIMEOUT_S = 600
 LAYOUT = "model.io.json"
@@ -39,15 +40,15 @@ def pnnx_binary() -> Path:
     """The pnnx executable shipped in the `pnnx` wheel (found without importing PyTorch).
 
     Raises:
-        EngineUnavailable: the pnnx package is not installed.
+        UnsupportedVariant: the pnnx package is not installed (the variant is skipped).
     """
     import importlib.util
 
     spec = importlib.util.find_spec("pnnx")
     exe = Path(spec.origin).parent / "pnnx" if spec and spec.origin else None
     if exe is None or not exe.is_file():
-        raise EngineUnavailable("ncnn", "converting ONNX needs pnnx: pip install benchlab[ncnn] "
-                                "(pnnx without its PyTorch dependency: pip install --no-deps pnnx)")
+        # pnnx's wheel declares PyTorch (several GB) for helpers this conversion never uses.
+        raise UnsupportedVariant(f"ncnn: converting ONNX needs {requirements.describe([requirements.PNNX])}")
     if not os.access(exe, os.X_OK):
         exe.chmod(exe.stat().st_mode | 0o111)
     return exe
@@ -153,7 +154,7 @@ def _layout(param: Path, inputs: list[TensorInfo], outputs: list[TensorInfo]) ->
            for i, t in enumerate(inputs)]
     outs = [{"blob": f"out{i}", "source": t.name, "rank": len(t.shape), "dtype": t.dtype,
              "shape": list(t.shape)} for i, t in enumerate(outputs)]
-    missing = [e["blob"] for e in ins + outs if e["blob"] not in blobs]
+    missing = [str(e["blob"]) for e in ins + outs if e["blob"] not in blobs]
     if missing:
         raise ModelError(f"pnnx wrote no blob {', '.join(missing)} for the model's "
                          f"{len(inputs)} input(s) and {len(outputs)} output(s)")

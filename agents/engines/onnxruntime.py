@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from agents.engines.base import Artifact, Engine, Session, TensorInfo, short_message
-from agents.errors import EngineUnavailable, ModelError, UnsupportedVariant, UserError
+from agents.errors import PASS_THROUGH, EngineUnavailable, ModelError, UnsupportedVariant, UserError
 from agents.inputs import resolve_shapes
 
 _ORT_TYPES = {
@@ -136,7 +136,7 @@ class OnnxRuntimeEngine(Engine):
                 notes = ort_convert.to_fp16(model_path, out)
             else:
                 notes = ort_convert.to_int8(model_path, out, options, calibration, workdir)
-        except (UserError, EngineUnavailable, UnsupportedVariant):
+        except PASS_THROUGH:
             raise
         except Exception as e:  # the converter's own message is what the user needs
             raise ModelError(f"onnxruntime {precision} conversion failed: {short_message(e)}") from e

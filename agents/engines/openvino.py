@@ -11,7 +11,7 @@ import numpy as np
 
 from agents.engines.base import Artifact, Engine, Session, TensorInfo, short_message
 from agents.engines.pool import RequestPool
-from agents.errors import EngineUnavailable, ModelError, UnsupportedVariant, UserError
+from agents.errors import PASS_THROUGH, EngineUnavailable, ModelError, UnsupportedVariant, UserError
 from agents.inputs import resolve_shapes
 
 _HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT", "NONE")
@@ -138,7 +138,7 @@ class OpenVinoEngine(Engine):
 
         try:
             out, notes = ov_convert.convert(model_path, precision, workdir, calibration)
-        except (UserError, EngineUnavailable):
+        except PASS_THROUGH:
             raise
         except Exception as e:  # NNCF's or OpenVINO's own message is what the user needs
             raise ModelError(f"openvino {precision} conversion failed: {short_message(e)}") from e

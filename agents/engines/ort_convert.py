@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from agents import requirements
 from agents.engines.base import TensorInfo
-from agents.errors import EngineUnavailable, UnsupportedVariant
+from agents.errors import UnsupportedVariant
 
 
 def versions() -> dict[str, str]:
@@ -19,18 +20,22 @@ def versions() -> dict[str, str]:
     return {"onnxruntime": onnxruntime.__version__, "onnx": onnx.__version__}
 
 
-def _onnx():
-    try:
-        import onnx
-    except ImportError as e:
-        raise EngineUnavailable("onnxruntime", f"fp16/int8 conversion needs the onnx package: {e}") from e
+def _onnx(engine: str, precision: str):
+    # A board without onnx cannot make this variant: skipped, naming the package (not a fault
+    # of the device, which must not be quarantined for it).
+    requirements.require(engine, precision, only=(requirements.ONNX,))
+    import onnx
     return onnx
 
 
-def to_fp16(src: Path, dst: Path) -> dict[str, str]:
+def to_fp16(src: Path, dst: Path, engine: str = "onnxruntime") -> dict[str, str]:
     """Convert weights and compute to fp16; inputs and outputs keep their types, so the
-    user's data and the accuracy check see the same interface as the fp32 model."""
-    onnx = _onnx()
+    user's data and the accuracy check see the same interface as the fp32 model.
+
+    Raises:
+        UnsupportedVariant: onnx is not installed here (named in the reason for `engine`).
+    """
+    onnx = _onnx(engine, "fp16")
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
@@ -39,8 +44,12 @@ def to_fp16(src: Path, dst: Path) -> dict[str, str]:
 
 
 def to_int8(src: Path, dst: Path, options: Any, calibration: Any, workdir: Path) -> dict[str, str]:
-    """Quantize to int8, statically with calibration data (QDQ) or dynamically."""
-    onnx = _onnx()
+    """Quantize to int8, statically with calibration data (QDQ) or dynamically.
+
+    Raises:
+        UnsupportedVariant: onnx (or, for static quantization, sympy) is not installed here.
+    """
+    onnx = _onnx("onnxruntime", "int8")
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     mode = options.quantization
@@ -64,6 +73,8 @@ def to_int8(src: Path, dst: Path, options: Any, calibration: Any, workdir: Path)
 
 
 def _static(src: Path, dst: Path, options: Any, calibration: Any, workdir: Path) -> None:
+    # quant_pre_process runs onnxruntime's symbolic shape inference, which imports sympy.
+    requirements.require("onnxruntime", "int8", only=(requirements.SYMPY,))
     import onnxruntime as ort
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                           quantize_static)

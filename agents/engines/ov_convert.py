@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agents.errors import EngineUnavailable
+from agents import requirements
 
 
 def convert(src: Path, precision: str, workdir: Path, calibration: Any) -> tuple[Path, dict[str, str]]:
@@ -36,8 +36,6 @@ def convert(src: Path, precision: str, workdir: Path, calibration: Any) -> tuple
 
 
 def _nncf():
-    try:
-        import nncf
-    except ImportError as e:
-        raise EngineUnavailable("openvino", f"int8 needs NNCF (pip install benchlab[openvino]): {e}") from e
+    requirements.require("openvino", "int8")  # skipped, naming nncf, where it is missing
+    import nncf
     return nncf

@@ -23,7 +23,7 @@ from typing import Any
 from agents.engines import trt_cuda
 from agents.engines.base import Artifact, Engine, Session, short_message
 from agents.engines.trt_profile import format_shapes, parse_shapes
-from agents.errors import BenchError, EngineUnavailable, ModelError, UnsupportedVariant, UserError
+from agents.errors import PASS_THROUGH, EngineUnavailable, ModelError, UnsupportedVariant, UserError
 
 _QUANTIZATION = ("auto", "qdq", "calibrator")
 
@@ -127,7 +127,7 @@ class TensorRtEngine(Engine):
         try:
             plan, notes = trt_build.build(trt, model_path, precision, options, workdir,
                                           calibration, dev, opt, cache)
-        except BenchError:
+        except PASS_THROUGH:
             raise
         except Exception as e:  # TensorRT's own message is what the user needs
             raise ModelError(f"tensorrt {precision} build failed: {short_message(e)}") from e

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from agents.engines.base import Artifact
-from agents.errors import EngineUnavailable, InfraError, ModelError, UnsupportedVariant
+from agents.errors import InfraError, ModelError, UnsupportedVariant
 
 EXTRA_HINT = ("converting ONNX needs the tflite-convert extra: pip install benchlab[tflite-convert], "
               "here or in a separate environment named by $BENCH_TFLITE_CONVERT_PYTHON")
@@ -98,8 +98,8 @@ def convert(model_path: Path, precision: str, workdir: Path,
     """Convert an ONNX model to a .tflite of `precision` in `workdir` (plus its layout file).
 
     Raises:
-        EngineUnavailable: onnx2tf or TensorFlow is not installed here.
-        UnsupportedVariant: int8 of a model with non-float inputs (onnx2tf calibrates floats only).
+        UnsupportedVariant: onnx2tf, TensorFlow or onnx is not installed here (the reason names
+            them), or int8 of a model with non-float inputs (onnx2tf calibrates floats only).
         ModelError: onnx2tf failed; its last error line is kept.
     """
     _require_converter()
@@ -107,9 +107,10 @@ def convert(model_path: Path, precision: str, workdir: Path,
     job.mkdir(parents=True, exist_ok=True)
     source = job / "model.onnx"
     shutil.copyfile(model_path, source)  # onnx2tf rewrites the file it is given
-    spec = {"onnx": str(source), "out": str(job / "out"), "artifact": f"model{_PRODUCED[precision]}",
-            "int8": precision == "int8",
-            "calibration": _write_calibration(job, calibration) if precision == "int8" else None}
+    spec: dict[str, Any] = {
+        "onnx": str(source), "out": str(job / "out"), "artifact": f"model{_PRODUCED[precision]}",
+        "int8": precision == "int8",
+        "calibration": _write_calibration(job, calibration) if precision == "int8" else None}
     (job / "spec.json").write_text(json.dumps(spec))
     t0 = time.perf_counter()
     result = _run_child(job, model_path.name)
@@ -123,9 +124,11 @@ def convert(model_path: Path, precision: str, workdir: Path,
 
 
 def _require_converter() -> None:
+    # Boards do not get onnx2tf and TensorFlow by default: a variant that needs them is skipped,
+    # naming them, rather than counted against the device.
     why = converter_missing()
     if why:
-        raise EngineUnavailable("tflite", why)
+        raise UnsupportedVariant(f"tflite: {why}")
 
 
 def _write_calibration(job: Path, calibration: list[dict[str, np.ndarray]] | None) -> dict | None:

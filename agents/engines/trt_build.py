@@ -20,7 +20,7 @@ from agents.engines import trt_int8
 from agents.engines.base import TensorInfo
 from agents.engines.trt_cuda import DeviceInfo
 from agents.engines.trt_profile import Profile, parse_shapes, profile_shapes
-from agents.errors import EngineUnavailable, ModelError, UnsupportedVariant
+from agents.errors import ModelError, UnsupportedVariant
 
 PLAN = "model.plan"
 IO = "io.json"  # the network's input and output names in ONNX order (the accuracy check's order)
@@ -99,7 +99,7 @@ def build(trt: Any, model: Path, precision: str, options: Any, workdir: Path, ca
     if serialized is None:
         raise ModelError(f"tensorrt {precision} build failed: " +
                          ("; ".join(logger.errors[-3:]) or "build_serialized_network returned None"))
-    if cache is not None:
+    if cache is not None and timing_cache is not None:
         _save_timing_cache(cache, timing_cache)
     plan = _write(workdir, serialized, network, source, model)
     notes.update(build_s=f"{time.perf_counter() - t0:.3f}", plan_bytes=str(plan.stat().st_size))
@@ -132,14 +132,14 @@ def _fp16(trt: Any, config: Any, model: Path, workdir: Path, notes: dict) -> tup
         config.set_flag(trt.BuilderFlag.FP16)
         notes["precision"] = "fp16 builder flag (TensorRT may keep a layer in fp32 where faster)"
         return model, False, False
+    from agents import requirements
     from agents.engines import ort_convert
 
     out = workdir / "model.fp16.onnx"
-    try:
-        ort_convert.to_fp16(model, out)
-    except ImportError as e:
-        raise EngineUnavailable("tensorrt", f"fp16 on TensorRT {trt.__version__} needs the graph "
-                                f"converted first, with onnxruntime: {e}") from e
+    # This TensorRT has no fp16 builder flag: the graph is converted first, by onnxruntime's
+    # converter; a board without it skips the variant, naming what to install.
+    requirements.require("tensorrt", "fp16", only=(requirements.ONNXRUNTIME, requirements.ONNX))
+    ort_convert.to_fp16(model, out, engine="tensorrt")
     notes["precision"] = "fp16 graph (onnxruntime float16, keep_io_types), strongly typed"
     return out, True, False
 

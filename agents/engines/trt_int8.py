@@ -18,15 +18,17 @@ from typing import Any
 
 import numpy as np
 
+from agents import requirements
 from agents.engines import trt_cuda
 from agents.engines.base import TensorInfo
-from agents.errors import EngineUnavailable, UnsupportedVariant
+from agents.errors import UnsupportedVariant
 
 _QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
 
 
 def has_qdq(model: Path) -> bool:
     """True when the ONNX graph (top level) holds QuantizeLinear or DequantizeLinear nodes."""
+    requirements.require("tensorrt", "int8", only=(requirements.ONNX,))
     import onnx
 
     graph = onnx.load(str(model), load_external_data=False).graph
@@ -62,15 +64,15 @@ def quantize_qdq(src: Path, dst: Path, calibration: Any, workdir: Path) -> str:
     Returns:
         A note for tool_versions.
     Raises:
-        EngineUnavailable: onnxruntime (its quantization tools) is not installed here.
+        UnsupportedVariant: onnxruntime, onnx or sympy is not installed here.
     """
-    try:
-        import onnxruntime as ort
-        from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                              quantize_static)
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-    except ImportError as e:
-        raise EngineUnavailable("tensorrt", f"int8 Q/DQ insertion needs onnxruntime: {e}") from e
+    # Skipped, naming them, where onnxruntime's quantizer or what it imports is missing.
+    requirements.require("tensorrt", "int8", only=(requirements.ONNXRUNTIME, requirements.ONNX,
+                                                    requirements.SYMPY))
+    import onnxruntime as ort
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
     from agents.engines.onnxruntime import _dims, _dtype
 
     sess = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])

@@ -26,7 +26,7 @@ import numpy as np
 
 from agents.engines import onnx_graph
 from agents.engines.base import Artifact, Engine, Session, TensorInfo, short_message
-from agents.errors import BenchError, EngineUnavailable, ModelError, UnsupportedVariant, UserError
+from agents.errors import PASS_THROUGH, EngineUnavailable, ModelError, UnsupportedVariant, UserError
 
 IO_FILE = "model.io.json"
 _SKIPPED = {
@@ -132,7 +132,7 @@ class TvmEngine(Engine):
         inputs = onnx_graph.concrete_inputs(model_path, options.input_shapes)
         try:
             library, result = compile_library(model_path, inputs, workdir, host_target())
-        except BenchError:
+        except PASS_THROUGH:
             raise
         except Exception as e:  # an OS error starting the child, an unreadable result
             raise ModelError(f"tvm compile failed: {short_message(e)}") from e

@@ -121,10 +121,10 @@ def test_truncated_tflite_is_one_line_and_exit_1(bench, tflite_file, tmp_path):
 
 
 @pytest.mark.skipif(HAS_ONNX2TF, reason="the converter is installed here")
-def test_onnx_without_the_converter_is_engine_unavailable(model_file, job_for):
+def test_onnx_without_the_converter_is_skipped_not_a_device_fault(model_file, job_for):
     result = run_job(job_for(model_file("mlp"), "tflite"))
-    assert result.status == "infra-error" and result.error_type == "EngineUnavailable"
-    assert "pip install benchlab[tflite-convert]" in result.error
+    assert result.status == "model-error" and result.error_type == "UnsupportedVariant"
+    assert "pip install benchlab[tflite-convert]" in result.error and "onnx2tf" in result.error
 
 
 def test_options_are_typed_and_unknown_keys_refused():
