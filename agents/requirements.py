@@ -213,6 +213,36 @@ def missing_needs(needs_: Iterable[Need]) -> List[Need]:
     return [n for n in needs_ if not _found(n)]
 
 
+def markdown_table() -> str:
+    """The table as docs/ENGINES.md shows it ("Board requirements"); a test keeps them equal."""
+    rows = ["| engine | every precision | fp16 adds | int8 adds |", "|---|---|---|---|"]
+    for engine in known_engines():
+        base = ", ".join(_doc(n) for n in (NUMPY, *ENGINE[engine]))
+        adds = [", ".join(_doc(n) for n in PRECISION.get((engine, p), ())) or "-" for p in ("fp16", "int8")]
+        rows.append(f"| {engine} | {base} | {adds[0]} | {adds[1]} |")
+    converter = ", ".join(_doc(n) for n in TFLITE_CONVERTER)
+    rows.append(f"| tflite, from an ONNX model | the tflite row, and the converter: {converter} "
+                "(not on boards by default) | | |")
+    return "\n".join(rows) + "\n"
+
+
+def _doc(need: Need) -> str:
+    options = []
+    for pip in need.pip:
+        when = []
+        if pip.python_from != (3, 0):
+            when.append(f"Python >= {pip.python_from[0]}.{pip.python_from[1]}")
+        if pip.python_below != (4, 0):
+            when.append(f"Python < {pip.python_below[0]}.{pip.python_below[1]}")
+        when += [f"pip on {m} only" for m in pip.machines]
+        when += ["pip install --no-deps"] if need.no_deps else []
+        options.append(f"`{pip.name}`" + (f" ({'; '.join(when)})" if when else ""))
+    text = " or ".join(options) or f"`{need.modules[0]}`"
+    if need.other:
+        text = text[:-1] + f"; {need.other})" if text.endswith(")") else f"{text} ({need.other})"
+    return text
+
+
 def _label(need: Need) -> str:
     return need.label(sys.version_info[:2], platform.machine())
 
