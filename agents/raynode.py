@@ -19,13 +19,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, Tuple
 
 from agents.runner import run_job
 from agents.spec import JobSpec
 
 # orchestrator path -> (sha256, file name, bytes): every file a job needs, as the transport ships it.
-Files = dict[str, tuple[str, str, bytes]]
+# typing's generics: boards may run Python 3.8, where `dict[...]` outside an annotation fails.
+Files = Dict[str, Tuple[str, str, bytes]]
 
 
 def node_cache() -> Path:
