@@ -23,7 +23,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from agents.errors import InfraError, ModelError
+from agents.errors import InfraError, ModelError, clip
 
 TIMEOUT_S = 600
 _ARGS = {"fp32": [], "fp16": ["--fp16"], "int8": ["--weightQuantBits", "8"]}
@@ -72,6 +72,6 @@ def _last_error(text: str, proc: subprocess.CompletedProcess) -> str:
     errors = [line for line in lines
               if re.search(r"not support|error|fail|abort|what\(\)", line, re.IGNORECASE)
               and "Converted Failed" not in line]
-    tail = (errors or lines or [""])[-1][:500]
+    tail = clip((errors or lines or [""])[-1])
     crash = f" (the converter died with signal {-proc.returncode})" if proc.returncode < 0 else ""
     return (tail or f"exit code {proc.returncode}") + crash

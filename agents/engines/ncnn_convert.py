@@ -23,7 +23,7 @@ from typing import Any
 
 from agents.engines.base import TensorInfo
 from agents import requirements
-from agents.errors import InfraError, ModelError, UnsupportedVariant
+from agents.errors import InfraError, ModelError, UnsupportedVariant, clip
 
 TIMEOUT_S = 600
 LAYOUT = "model.io.json"
@@ -172,6 +172,6 @@ def _last_error(proc: subprocess.CompletedProcess) -> str:
     lines = [line for line in lines if line and not line.startswith("#")]
     pattern = r"error|fail|unsupported|unexpected|not supported|expect"
     errors = [line for line in lines if re.search(pattern, line, re.IGNORECASE)]
-    tail = (errors or lines or [""])[-1][:400]
+    tail = clip((errors or lines or [""])[-1])
     crash = f" (pnnx exited with signal {-proc.returncode})" if proc.returncode < 0 else ""
     return (tail or f"exit code {proc.returncode}") + crash

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from agents.engines.base import Artifact
-from agents.errors import InfraError, ModelError, UnsupportedVariant
+from agents.errors import InfraError, ModelError, UnsupportedVariant, clip
 
 EXTRA_HINT = ("converting ONNX needs the tflite-convert extra: pip install benchlab[tflite-convert], "
               "here or in a separate environment named by $BENCH_TFLITE_CONVERT_PYTHON")
@@ -168,7 +168,7 @@ def _last_error(proc: subprocess.CompletedProcess) -> str:
              for line in (proc.stdout + "\n" + proc.stderr).splitlines()]
     lines = [line for line in lines if line]
     errors = [line for line in lines if re.search(r"error|exception", line, re.IGNORECASE)]
-    return (errors or lines or [f"exit code {proc.returncode}"])[-1][:500]
+    return clip((errors or lines or [f"exit code {proc.returncode}"])[-1])
 
 
 @dataclass

@@ -20,7 +20,7 @@ from agents.engines import trt_int8
 from agents.engines.base import TensorInfo
 from agents.engines.trt_cuda import DeviceInfo
 from agents.engines.trt_profile import Profile, parse_shapes, profile_shapes
-from agents.errors import ModelError, UnsupportedVariant
+from agents.errors import ModelError, UnsupportedVariant, clip
 
 PLAN = "model.plan"
 IO = "io.json"  # the network's input and output names in ONNX order (the accuracy check's order)
@@ -36,7 +36,7 @@ def make_logger(trt: Any) -> Any:
 
         def log(self, severity: Any, msg: str) -> None:
             if severity in (trt.ILogger.Severity.INTERNAL_ERROR, trt.ILogger.Severity.ERROR):
-                self.errors.append(" ".join(str(msg).split())[:300])
+                self.errors.append(clip(" ".join(str(msg).split())))
 
     return Logger()
 

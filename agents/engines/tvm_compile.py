@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.engines.base import TensorInfo
-from agents.errors import InfraError, ModelError
+from agents.errors import InfraError, ModelError, clip
 
 TIMEOUT_S = 900
 LIBRARY = "model.so"
@@ -86,7 +86,7 @@ def _last_error(proc: subprocess.CompletedProcess) -> str:
     lines = [line for line in lines if line and not line.startswith(("File ", "Traceback"))]
     errors = [line for line in lines if re.search(r"error|exception|not supported|unsupported",
                                                   line, re.IGNORECASE)]
-    tail = (errors or lines or [""])[-1][:500]
+    tail = clip((errors or lines or [""])[-1])
     crash = f" (the compiler died with signal {-proc.returncode})" if proc.returncode < 0 else ""
     return (tail or f"exit code {proc.returncode}") + crash
 

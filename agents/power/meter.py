@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, Callable, List, Tuple
 
-from agents.errors import SensorUnavailable, UserError
+from agents.errors import SensorUnavailable, UserError, clip
 from agents.power.base import Clock, PowerSensor, Reading, stamped
 
 # Aliases are evaluated at run time: typing's generics, while boards run Python 3.8.
@@ -39,7 +39,7 @@ def run_command(argv: list[str], timeout_s: float) -> str:
     """The production command runner: stdout of `argv`, which must exit 0 within `timeout_s`."""
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
     if done.returncode != 0:
-        raise OSError(f"exit code {done.returncode}: {done.stderr.strip()[:200]}")
+        raise OSError(f"exit code {done.returncode}: {clip(done.stderr.strip())}")
     return done.stdout
 
 

@@ -107,3 +107,14 @@ def test_run_without_numpy_is_one_line(tmp_path):
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "No module named 'numpy'" in lines[0] and "pip install numpy" in lines[0]
+
+
+def test_long_error_text_is_cut_only_with_a_visible_marker():
+    from agents.engines.base import short_message
+    from agents.errors import clip
+
+    text = "word " * 1000  # 5000 characters
+    assert clip(text, 5000) == text
+    assert clip(text, 100) == text[:100] + "… [4900 more characters]"
+    assert clip(text, 100, keep="tail") == "[4900 more characters] …" + text[-100:]
+    assert short_message(RuntimeError("x" * 2500)).endswith("… [500 more characters]")
