@@ -16,12 +16,14 @@ from orchestrator.transports import get_transport
 from orchestrator.transports.base import Transport
 
 
-def transport_for(device: Device, die_with_parent: bool = False) -> Transport:
+def transport_for(device: Device, die_with_parent: bool = False, setup: dict | None = None) -> Transport:
     """The transport that reaches `device`, built from its inventory entry.
 
     Args:
         die_with_parent: for local devices: the agent dies with the orchestrator (workers set
             it, so a killed orchestrator leaves no orphan benchmark behind).
+        setup: what `bench fleet setup` recorded for the device: a Ray device without its own
+            `pip:` gets the packages setup installed (SSH finds its venv on the board).
     Raises:
         UserError: the device's transport is not installed (ssh and ray are plug-ins).
     """
@@ -31,6 +33,8 @@ def transport_for(device: Device, die_with_parent: bool = False) -> Transport:
         return LocalTransport(python=c.python or sys.executable, cpus=c.cpus,
                               die_with_parent=die_with_parent)
     config = {k: v for k, v in vars(c).items() if v is not None}
+    if device.transport == "ray" and "pip" not in config and (setup or {}).get("packages"):
+        config["pip"] = list(setup["packages"])
     return get_transport(device.transport, **config)
 
 

@@ -97,7 +97,7 @@ class Dispatcher:
         self.workers: dict[str, DeviceWorker] = {}
         for d in devices:
             try:
-                transport = transport_factory(d, die_with_parent=True)
+                transport = transport_factory(d, die_with_parent=True, setup=rows[d.name].setup)
             except BenchError as e:
                 log.warning("%s: cannot drive this device: %s", d.name, e)
                 continue
