@@ -209,6 +209,12 @@ class RunResult:
         if self.status not in STATUSES:
             raise ValueError(f"unknown run status '{self.status}'; known: {', '.join(STATUSES)}")
 
+    @property
+    def skipped(self) -> bool:
+        """A variant this engine, precision or board does not offer (a package or converter
+        missing, a precision the engine lacks): the reason is in `error`; not a failure."""
+        return self.status == "model-error" and self.error_type == "UnsupportedVariant"
+
     def set_latencies_ns(self, samples_ns: np.ndarray) -> None:
         """Store raw latency samples compactly."""
         self.latencies = encode_latencies(samples_ns)

@@ -50,7 +50,8 @@ def after_run(policy: RetryPolicy, status: str, attempt: int, max_attempts: int 
               error: str | None = None) -> Outcome:
     """The job's next state after attempt `attempt` ended with run status `status`.
 
-    ok -> done; model-error -> failed (a bad model fails the same way everywhere);
+    ok -> done; skipped (a variant the device does not offer) -> done, with the reason;
+    model-error -> failed (a bad model fails the same way everywhere);
     infra-error -> queued again after a backoff, on another device where one exists,
     until `max_attempts` (the job's own, else the policy's) attempts were made.
     A cancelled job ends cancelled whatever its run's status.
@@ -59,6 +60,8 @@ def after_run(policy: RetryPolicy, status: str, attempt: int, max_attempts: int 
         return Outcome("cancelled", reason="cancelled by the user")
     if status == "ok":
         return Outcome("done")
+    if status == "skipped":
+        return Outcome("done", reason=f"skipped: {error or ''}".strip())
     if status == "model-error":
         return Outcome("failed", reason=f"model-error (not retried): {error or ''}".strip())
     return _retry(policy, attempt, max_attempts, device, now, f"infra-error: {error or ''}".strip())

@@ -66,7 +66,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _status(r: RunResult) -> str:
-    return "skipped" if r.status == "model-error" and r.error_type == "UnsupportedVariant" else r.status
+    return "skipped" if r.skipped else r.status
 
 
 def _sig(value: float | None) -> str:

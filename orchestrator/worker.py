@@ -129,7 +129,8 @@ class DeviceWorker:
         now, cancelled = self.ctx.clock(), c.job_id in self.cancelled
         if self.stopping and not cancelled and result.status == "infra-error":
             return Outcome("queued", reason="orchestrator stopped while it ran"), False
-        outcome = after_run(self.ctx.retry, result.status, c.attempt, c.max_attempts,
+        status = "skipped" if result.skipped else result.status
+        outcome = after_run(self.ctx.retry, status, c.attempt, c.max_attempts,
                             self.device.name, now, cancelled, result.error)
         return outcome, not cancelled
 

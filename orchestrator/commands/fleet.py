@@ -39,7 +39,8 @@ def device_state(row) -> str:
         why = f" ({row.health_reason})" if row is not None and row.health_reason else ""
         return f"unprobed{why}"
     if row.health == "quarantined":
-        return f"QUARANTINED{_since(row.quarantined_s)}: {row.health_reason or 'no reason recorded'}"
+        return (f"QUARANTINED{_since(row.quarantined_s)} ({row.failures} infra-errors; "
+                f"{row.health_reason or 'no reason recorded'})")
     if row.lease_job_id:
         return f"busy (job {row.lease_job_id})"
     return "idle"

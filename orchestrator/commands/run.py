@@ -244,7 +244,7 @@ def apply_accuracy_limit(result: RunResult, max_drop: float | None) -> None:
 
 def is_skipped(result: RunResult) -> bool:
     """A variant this engine or device cannot do: shown as skipped, not as a failure."""
-    return result.status == "model-error" and result.error_type == "UnsupportedVariant"
+    return result.skipped
 
 
 def failed(results: list[RunResult]) -> bool:

@@ -187,7 +187,7 @@ def _queued_spec(engine: Engine, job_id: str) -> JobSpec:
 def _status(job, result: RunResult | None) -> tuple[str, str | None]:
     if job.state not in ("done", "failed") or result is None:
         return "unfinished", job.reason or f"job {job.state}"
-    if result.status == "model-error" and result.error_type == "UnsupportedVariant":
+    if result.skipped:
         return "skipped", result.error
     return result.status, result.error
 

@@ -132,8 +132,10 @@ def test_study_with_two_engines_and_int8_runs_to_the_end_on_the_board(prepared, 
     assert runs[("onnxruntime", "int8")]["accuracy"]["cosine"] > 0.9
     # An ONNX model for LiteRT needs the ONNX->TFLite converter, which a board does not have:
     # the job's problem (skipped with the reason), never the board's.
-    for key in [("tflite", "fp32"), ("tflite", "int8")]:
-        assert runs[key]["status"] == "skipped" and "onnx2tf" in runs[key]["error"], runs[key]
+    for key in [("tflite", "fp32"), ("tflite", "int8")]:  # skipped: model-error + UnsupportedVariant
+        r = runs[key]
+        assert (r["status"], r["error_type"]) == ("model-error", "UnsupportedVariant"), r
+        assert "onnx2tf" in r["error"], r["error"]
     listed = bench("fleet", "list", "--inventory", inv, "--db", db, env={"COLUMNS": "400"})
     assert "QUARANTINED" not in listed.stdout
 
