@@ -1,20 +1,24 @@
 """The decision rule: is a new run of a series slower (or faster) than its baseline, for real?
 
-Pure functions over numbers, no database. Two kinds of metric:
+Pure functions over numbers, no database. The unit of evidence is a **run**, not an iteration:
+thousands of latencies of one run are not independent (the machine drifts, a neighbour loads
+it for a while, a process lands in a faster mode for its whole life), so a test that treats
+them as independent calls pure drift significant (p of 1e-12 in an A/A night). So:
 
-- **latency**, judged on raw samples: the ratio of the new run's median to the baseline's
-  (the median of its runs' medians, so one odd baseline run cannot move it) must be past the
-  threshold, AND a two-sided Mann-Whitney U test of the new samples against the pooled
-  baseline samples must reject "same distribution" at `alpha` (strict: 0.001 by default).
+- **latency**: tonight's run median, as a ratio to the baseline (the median of its runs'
+  medians, so one odd baseline run cannot move it), must lie outside the baseline runs'
+  **prediction interval** (Student t on the log run medians, level 1 - `alpha_runs`) AND past
+  the threshold; then, as a second gate only, tonight's run cut into consecutive blocks must
+  put its block medians on the same side of the baseline in a sign test at `alpha` (a burst
+  in part of the run is not a slower run). With fewer than 2 baseline runs the run-to-run
+  noise is unknown: inconclusive.
 - **per-run metrics** (throughput, energy per inference, memory, accuracy): one number per
-  run, so the test is across runs: the new value must lie outside the baseline runs'
-  prediction interval (Student t on the logs, or on the values for accuracy) at `alpha_runs`,
-  AND past the threshold.
+  run, the same prediction interval (on the logs, or on the values for accuracy) at
+  `alpha_runs`, AND past the threshold.
 
-With thousands of samples a U test finds even a 1 % shift significant, and run-to-run noise
-(another process, a CPU migration) moves whole runs; the threshold and the confirmation
-re-run (orchestrator/nightly) are what keep a noisy machine from crying wolf. The interval
-reported with latency therefore includes the baseline's run-to-run spread.
+The interval reported with a decision is the one that decided: the prediction interval moved
+onto tonight's ratio (`low`..`high` holds 1 exactly when tonight's run lies inside the
+baseline's prediction interval), at the level in `Decision.level`.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ import numpy as np
 from scipy import special
 
 REGRESSION, IMPROVEMENT, UNCHANGED, INCONCLUSIVE = "regression", "improvement", "unchanged", "inconclusive"
-# Tonight's samples are strided down to this many for the U test: plenty of power, bounded cost.
-MAX_TEST_SAMPLES = 4000
-# A per-run metric's baseline spread is floored at 0.5 % (log scale): identical baseline values
-# must not make a 0.1 % wobble "significant" (the threshold would still stop it, but p misleads).
+# The second gate cuts tonight's run into this many blocks, each of at least MIN_BLOCK samples
+# (32 blocks: 26 on one side reach p < 0.001; fewer blocks need a clearer majority).
+BLOCKS, MIN_BLOCK = 32, 20
+# The baseline runs' spread is floored at 0.5 % (log scale): identical baseline values must not
+# make a 0.1 % wobble "significant" (the threshold would still stop it, but p misleads).
 NOISE_FLOOR = 0.005
 
 
@@ -71,15 +76,16 @@ class Rule:
 
     Args:
         thresholds: metric name -> threshold (ratio for relative metrics: 0.05 = 5 %).
-        alpha: level of the U test on raw latencies.
-        alpha_runs: level of the across-runs test of per-run metrics.
+        alpha: level of the second gate of latency (sign test of tonight's block medians).
+        alpha_runs: level of the baseline runs' prediction interval, the run-level test of
+            every metric (latency's run medians and the per-run metrics).
         min_runs: baseline runs needed before anything is judged.
     """
 
     thresholds: Mapping[str, float] = field(default_factory=lambda: {m: d.threshold for m, d in METRICS.items()})
     alpha: float = 0.001
     alpha_runs: float = 0.01
-    min_runs: int = 3
+    min_runs: int = 5
 
     def with_thresholds(self, overrides: Mapping[str, float]) -> Rule:
         """This rule with some thresholds replaced."""
@@ -90,8 +96,10 @@ class Rule:
 class Decision:
     """What the rule says about one metric of one series.
 
-    `ratio` is new / baseline (relative metrics) or `delta` new - baseline (accuracy); the
-    interval is of the same quantity, at 95 %; `change` is signed so that > 0 is worse.
+    `ratio` is new / baseline (relative metrics) or `delta` new - baseline (accuracy); `low`..
+    `high` is the baseline runs' prediction interval moved onto that quantity, at `level`
+    (1 - alpha_runs): the interval that decided, excluding 1 (0 for accuracy) exactly when
+    the run-level test rejects.
     """
 
     metric: str
@@ -106,6 +114,7 @@ class Decision:
     n_new: int = 0
     n_baseline_runs: int = 0
     note: str = ""
+    level: float = 0.99
 
     @property
     def worse_by(self) -> float | None:
@@ -126,45 +135,10 @@ def _verdict(metric: Metric, change: float, threshold: float, significant: bool)
     return UNCHANGED
 
 
-def _strided(x: np.ndarray, n: int) -> np.ndarray:
-    return x if x.size <= n else x[np.linspace(0, x.size - 1, n).astype(np.int64)]
-
-
-def mann_whitney_p(x: np.ndarray, y: np.ndarray) -> float:
-    """Two-sided p of the Mann-Whitney U test, normal approximation with tie and continuity
-    corrections (scipy.stats.mannwhitneyu's `asymptotic` method), in plain numpy: a nightly
-    runs it once per series, and scipy's wrapper costs more than the test. U counts, for each
-    x, the y below it (a tie counts half), found by binary search in the sorted y."""
-    xs, ys = np.sort(x), np.sort(y)
-    n1, n2 = xs.size, ys.size
-    ux, cx = _groups(xs)
-    below = np.searchsorted(ys, ux, "left")
-    cyx = np.searchsorted(ys, ux, "right") - below  # y equal to each distinct x
-    u = float((cx * (below + 0.5 * cyx)).sum())
-    _, cy = _groups(ys)
-    both = cx + cyx  # tie groups of the pooled sample: those holding an x, plus y-only ones
-    ties = float((both ** 3 - both).sum() + (cy ** 3 - cy).sum() - (cyx ** 3 - cyx).sum())
-    n = n1 + n2
-    sigma = math.sqrt(n1 * n2 / 12.0 * ((n + 1) - ties / (n * (n - 1))))
-    if sigma == 0:
-        return 1.0
-    d = u - n1 * n2 / 2.0
-    stat = (abs(d) - 0.5) / sigma if abs(d) >= 0.5 else 0.0
-    return min(1.0, math.erfc(stat / math.sqrt(2)))
-
-
-def _groups(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values of a sorted array and how often each occurs."""
-    new = ordered[1:] != ordered[:-1]
-    if new.all():  # no ties: the usual case for timer readings
-        return ordered, np.ones(ordered.size)
-    starts = np.concatenate(([0], np.flatnonzero(new) + 1))
-    return ordered[starts], np.diff(np.append(starts, ordered.size)).astype(np.float64)
-
-
 def _center(x: np.ndarray) -> tuple[float, float]:
     """A run's median and half the log-width of the median's 95 % interval (order
-    statistics), from one O(n) partition."""
+    statistics, as if the samples were independent: a floor, not the run-to-run noise), from
+    one O(n) partition."""
     n = x.size
     mid = n // 2
     k = int(math.floor((n - 1.96 * math.sqrt(n)) / 2))
@@ -186,47 +160,83 @@ def _medians(runs: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def block_sign_p(new: np.ndarray, center: float) -> tuple[float, int, int]:
+    """The second gate: tonight's samples, in time order, cut into up to `BLOCKS` consecutive
+    blocks of at least `MIN_BLOCK` samples; two-sided sign test of the block medians against
+    the baseline's center. Returns (p, blocks on the majority side, blocks not tied).
+
+    Block medians are close to independent where single samples are not (a preempted
+    iteration drags its neighbours with it); too few samples make too few blocks to reach
+    a small p, which is how a run too short to judge is refused."""
+    b = min(BLOCKS, new.size // MIN_BLOCK)
+    if b == 0:
+        return 1.0, 0, 0
+    meds = np.median(new[: b * (new.size // b)].reshape(b, -1), axis=1)
+    above, below = int((meds > center).sum()), int((meds < center).sum())
+    m, k = above + below, max(above, below)
+    if m == 0:
+        return 1.0, 0, 0
+    return min(1.0, 2 * float(special.bdtrc(k - 1, m, 0.5))), k, m
+
+
+def _prediction(diff: float, spread: float, n: int, alpha_runs: float,
+                center_var: float = 1.0) -> tuple[float, float]:
+    """(p, half-width) of a new value `diff` away from the baseline's center, against the
+    prediction interval of n baseline values with standard deviation `spread`: Student t
+    with n - 1 degrees of freedom, scale spread * sqrt(1 + center_var / n) (`center_var`: the
+    variance of the center over that of one value, times n: 1 for a mean, about pi/2 for a
+    median)."""
+    scale = spread * math.sqrt(1 + center_var / n)
+    if scale == 0:
+        return (0.0 if diff != 0 else 1.0), 0.0
+    # scipy.special's t distribution: the same numbers as scipy.stats.t, without its
+    # per-call overhead (a nightly calls this per series and metric).
+    p = float(2 * special.stdtr(n - 1, -abs(diff) / scale))
+    return p, float(special.stdtrit(n - 1, 1 - alpha_runs / 2)) * scale
+
+
 def judge_samples(new: np.ndarray, baseline_runs: Sequence[np.ndarray] | np.ndarray, threshold: float,
-                  alpha: float, metric: Metric = METRICS["latency"]) -> Decision:
-    """The latency rule on raw samples.
+                  alpha: float, metric: Metric = METRICS["latency"], alpha_runs: float = 0.01) -> Decision:
+    """The latency rule: run level first, block medians second (see the module docstring).
 
     Args:
-        new: the new run's latencies (ms).
+        new: the new run's latencies (ms), in the order they were measured.
         baseline_runs: each baseline run's latencies (ms), or a subsample of each; a 2-D
             array (runs x samples) when they all have the same length.
         threshold: the ratio threshold (0.05 = 5 %).
-        alpha: the U test's level.
+        alpha: the level of the second gate (sign test of tonight's block medians).
+        alpha_runs: the level of the prediction interval of the baseline runs' medians.
+
+    Returns:
+        The decision; `p_value` is the run-level test's, `note` says how the blocks fell.
     """
     if isinstance(baseline_runs, np.ndarray) and baseline_runs.ndim == 2:
-        runs, medians = list(baseline_runs), np.median(baseline_runs, axis=1)  # equal-length runs
-        pooled = baseline_runs.ravel()
+        n_runs, medians = baseline_runs.shape[0], np.median(baseline_runs, axis=1)  # equal-length runs
     else:
         runs = [np.asarray(r, dtype=np.float64) for r in baseline_runs if len(r)]
-        medians = _medians(runs) if runs else np.empty(0)
-        pooled = np.concatenate(runs) if runs else np.empty(0)
+        n_runs, medians = len(runs), (_medians(runs) if runs else np.empty(0))
     new = np.asarray(new, dtype=np.float64)
-    if not runs or new.size == 0:
-        return Decision(metric.name, INCONCLUSIVE, threshold=threshold, n_new=int(new.size),
-                        n_baseline_runs=len(runs), note="no samples")
+    common = dict(threshold=threshold, n_new=int(new.size), n_baseline_runs=n_runs, level=1 - alpha_runs)
+    if not n_runs or new.size == 0:
+        return Decision(metric.name, INCONCLUSIVE, note="no samples", **common)
     value, within_new = _center(new)
     base = float(np.median(medians))
     ratio = value / base
-    p = mann_whitney_p(_strided(new, MAX_TEST_SAMPLES), _strided(pooled, MAX_TEST_SAMPLES * 4))
-    half = _ratio_halfwidth(within_new, runs, medians)
-    low, high = (ratio * math.exp(-half), ratio * math.exp(half)) if math.isfinite(half) else (None, None)
-    return Decision(metric.name, _verdict(metric, ratio - 1.0, threshold, p < alpha), base, value,
-                    ratio, low, high, p, threshold, int(new.size), len(runs))
-
-
-def _ratio_halfwidth(within_new: float, runs: list[np.ndarray], medians: np.ndarray) -> float:
-    # The new run's own sampling error, plus the baseline's run-to-run spread, which the new
-    # run is assumed to share (it is one more run of the series) and which already holds the
-    # baseline runs' own sampling error; with a single baseline run, that run's error instead.
-    if len(runs) > 1:
-        base = float(np.var(np.log(medians), ddof=1)) * (1 + 1 / len(runs))
-    else:
-        base = (_center(runs[0])[1] / 1.96) ** 2
-    return 1.96 * math.sqrt((within_new / 1.96) ** 2 + base)
+    if n_runs < 2 or base <= 0 or value <= 0:
+        return Decision(metric.name, INCONCLUSIVE, base, value, ratio, note=(
+            "1 baseline run: its run-to-run noise is unknown (the rule needs 2 or more)"), **common)
+    logs = np.log(medians)
+    # The spread is floored: runs that agree by chance to 0.1 % must not make a 1 % wobble
+    # significant, nor may the baseline claim more precision than tonight's own median has.
+    spread = max(float(logs.std(ddof=1)), NOISE_FLOOR, within_new / 1.96)
+    p, half = _prediction(math.log(ratio), spread, n_runs, alpha_runs, center_var=math.pi / 2)
+    p_blocks, side, blocks = block_sign_p(new, base)
+    where = "above" if value > base else "below"
+    note = (f"{side} of {blocks} block medians {where} the baseline (sign test p {p_blocks:.2g})"
+            if blocks else "too few samples for block medians")
+    verdict = _verdict(metric, ratio - 1.0, threshold, p < alpha_runs and p_blocks < alpha)
+    return Decision(metric.name, verdict, base, value, ratio, ratio * math.exp(-half),
+                    ratio * math.exp(half), p, note=note, **common)
 
 
 def judge_values(new: float | None, baseline: Sequence[float], metric: Metric, threshold: float,
@@ -234,6 +244,7 @@ def judge_values(new: float | None, baseline: Sequence[float], metric: Metric, t
     """The across-runs rule of a per-run metric: a prediction interval of the baseline runs.
 
     Args:
+        alpha: the level of the prediction interval (the suite's `alpha_runs`).
         new: the new run's value (None: not measured).
         baseline: the baseline runs' values (runs that did not measure it left out).
     """
@@ -241,21 +252,13 @@ def judge_values(new: float | None, baseline: Sequence[float], metric: Metric, t
     if new is None or not np.isfinite(new) or values.size < 2 or (metric.relative and (new <= 0 or (values <= 0).any())):
         why = "not measured" if new is None else f"{values.size} baseline value(s)"
         return Decision(metric.name, INCONCLUSIVE, threshold=threshold, n_new=int(new is not None),
-                        n_baseline_runs=int(values.size), value=new, note=why)
+                        n_baseline_runs=int(values.size), value=new, note=why, level=1 - alpha)
     x, v = (math.log(new), np.log(values)) if metric.relative else (float(new), values)
     mean, n = float(v.mean()), v.size
     spread = max(float(v.std(ddof=1)), NOISE_FLOOR if metric.relative else 0.0)
-    scale = spread * math.sqrt(1 + 1 / n)
     diff = x - mean
-    if scale == 0:
-        p = 0.0 if diff != 0 else 1.0
-        low = high = diff
-    else:
-        # scipy.special's t distribution: the same numbers as scipy.stats.t, without its
-        # per-call overhead (a nightly calls this per series and metric).
-        p = float(2 * special.stdtr(n - 1, -abs(diff) / scale))
-        q = float(special.stdtrit(n - 1, 0.975)) * scale
-        low, high = diff - q, diff + q
+    p, q = _prediction(diff, spread, n, alpha)
+    low, high = diff - q, diff + q
     base = float(np.exp(mean)) if metric.relative else float(np.median(values))
     if metric.relative:
         ratio, low, high = math.exp(diff), math.exp(low), math.exp(high)
@@ -264,7 +267,7 @@ def judge_values(new: float | None, baseline: Sequence[float], metric: Metric, t
         ratio = change = float(new) - base
         low, high = low + (mean - base), high + (mean - base)
     return Decision(metric.name, _verdict(metric, change, threshold, p < alpha), base, float(new),
-                    ratio, low, high, p, threshold, 1, n)
+                    ratio, low, high, p, threshold, 1, n, level=1 - alpha)
 
 
 def applies(metric: str, scenario: str) -> bool:

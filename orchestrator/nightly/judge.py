@@ -69,7 +69,8 @@ def decide(rule: Rule, metrics: tuple[str, ...], result: RunResult, baseline: li
             samples = result.latencies_ns()
             if samples.size == 0 or not baseline:
                 continue
-            out[name] = judge_samples(samples / 1e6, reference_block(baseline), threshold, rule.alpha)
+            out[name] = judge_samples(samples / 1e6, reference_block(baseline), threshold, rule.alpha,
+                                      alpha_runs=rule.alpha_runs)
         elif values.get(metric.column) is not None:  # else not measured: nothing to judge
             base = [getattr(b, metric.column) for b in baseline]
             if any(v is not None for v in base):

@@ -38,7 +38,8 @@ def change_text(d: Decision) -> str:
 
 
 def interval_text(d: Decision) -> str:
-    """The decision's 95 % interval, in the same unit as `change_text`."""
+    """The interval that decided (the baseline runs' prediction interval moved onto tonight's
+    change, at `d.level`), in the same unit as `change_text`."""
     if d.low is None or d.high is None:
         return "-"
     if METRICS[d.metric].relative:
@@ -69,8 +70,9 @@ def describe(night: SeriesNight, metric: str | None = None) -> str:
         return f"{text}; {night.note}" if night.note else text
     d = night.decisions[metric]
     p = f", p {p_text(d.p_value)}" if d.p_value is not None else ""
-    line = (f"{metric} {change_text(d)} (95 % interval {interval_text(d)}{p}, threshold "
-            f"{_threshold(d)}, {d.n_baseline_runs} baseline runs)")
+    blocks = f"; {d.note}" if METRICS[metric].kind == "samples" and d.note else ""
+    line = (f"{metric} {change_text(d)} ({d.level * 100:g} % interval {interval_text(d)}{p}, threshold "
+            f"{_threshold(d)}, {d.n_baseline_runs} baseline runs{blocks})")
     verdict = night.verdicts.get(metric)
     again = night.confirmed.get(metric)
     if again is not None:
@@ -91,19 +93,20 @@ def markdown(result: NightlyResult) -> str:
              f"- finished {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC; exit code "
              f"{result.exit_code} ({EXIT_MEANING[result.exit_code]})",
              f"- {len(result.nights)} series: {headline or 'none'}",
-             f"- rule: a regression needs the median ratio past the threshold AND Mann-Whitney U "
-             f"p < {result.suite.rule.alpha:g} on raw latencies (per-run metrics: outside the baseline "
-             f"runs' prediction interval at {result.suite.rule.alpha_runs:g}) AND a confirmation re-run "
-             f"that agrees; baseline: the last {result.suite.runs} good runs (judged from "
-             f"{result.suite.rule.min_runs})", ""]
+             f"- rule: a regression needs tonight's run (latency: its median) outside the baseline "
+             f"runs' {(1 - result.suite.rule.alpha_runs) * 100:g} % prediction interval AND past the "
+             f"threshold (latency also: its block medians on that side, sign test p < "
+             f"{result.suite.rule.alpha:g}) AND a confirmation re-run that agrees; baseline: the last "
+             f"{result.suite.runs} good runs (judged from {result.suite.rule.min_runs})", ""]
     for state, title in _SECTIONS:
         chosen = [n for n in result.nights if n.state == state]
         if chosen:
             lines += [f"## {title}", ""]
             lines += [f"- **{n.title}**: {findings(n)}" for n in chosen]
             lines.append("")
+    level = (1 - result.suite.rule.alpha_runs) * 100
     lines += ["## Every series", "", "| series | state | metric | baseline runs | baseline | tonight | "
-              "change | 95 % interval | p | re-run | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+              f"change | {level:g} % interval | p | re-run | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for n in result.nights:
         lines += _table_rows(n)
     lines += ["", *[f"- {k}: `{v}`" for k, v in result.outputs.items()], *result.notes, ""]

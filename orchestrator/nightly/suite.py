@@ -3,11 +3,11 @@
 The file holds the study's keys (orchestrator/study.py; `priority` defaults to nightly) and
 these, every one checked like the study's (unknown keys refused with the file and line):
 
-    baseline: {runs: 10, min_runs: 3, after_regression: alarm}
+    baseline: {runs: 10, min_runs: 5, after_regression: alarm}
     thresholds: {latency: 5%, throughput: 5%, energy: 5%, memory: 10%, accuracy: 0.01}
     metrics: [latency, throughput, energy, memory, accuracy]   # judged when measured
-    alpha: 0.001          # level of the Mann-Whitney U test on raw latencies
-    alpha_runs: 0.01      # level of the across-runs test of per-run metrics
+    alpha: 0.001          # latency's second gate: sign test of tonight's block medians
+    alpha_runs: 0.01      # the baseline runs' prediction interval (every metric, run level)
     confirm: true         # re-run a flagged job through the queue before reporting it
     deadline_s: 21600     # jobs not finished by then are cancelled (exit 2)
     series:               # per-series overrides; match keys take shell globs
@@ -99,7 +99,7 @@ def load_suite(path: Path) -> Suite:
     base = F.mapping(data.get("baseline"), w("baseline"))
     F.check_keys(base, _BASELINE_KEYS, w("baseline"), "baseline")
     runs = F.integer(base.get("runs", 10), w("baseline").at(field="runs"), 1, optional=False)
-    min_runs = F.integer(base.get("min_runs", min(3, runs)), w("baseline").at(field="min_runs"), 1, optional=False)
+    min_runs = F.integer(base.get("min_runs", min(5, runs)), w("baseline").at(field="min_runs"), 1, optional=False)
     if min_runs > runs:
         raise w("baseline").at(field="min_runs").error(f"must be <= runs ({runs}), got {min_runs}")
     after = F.string(base.get("after_regression", "alarm"), w("baseline").at(field="after_regression"))

@@ -27,7 +27,7 @@ def test_the_example_suite_loads():
     suite = load_suite(ROOT / "suites" / "nightly.yaml")
     assert suite.name == "nightly" and suite.study.priority == "nightly"
     assert suite.study.models[0].path == ROOT / "suites" / "../build/nightly/mlp.onnx"
-    assert suite.confirm and suite.runs == 10 and suite.rule.min_runs == 3
+    assert suite.confirm and suite.runs == 10 and suite.rule.min_runs == 5
     assert suite.rule.thresholds["latency"] == pytest.approx(0.05)
 
 
