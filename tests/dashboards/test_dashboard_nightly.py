@@ -24,8 +24,8 @@ def test_trend_page_marks_the_nightly_regression_and_the_toolchain_change(chromi
     assert chromium.evaluate("document.querySelectorAll('.series').length") == 1
     traces = chromium.evaluate(f"{FIRST}.data.map(t => [t.name, (t.x || []).length, t.text || null])")
     by_name = {name: (n, text) for name, n, text in traces}
-    # 3 baseline nights, A/A, the slow night and its confirmation re-run, the toolchain night
-    assert by_name["p50"][0] == 7
+    # 5 baseline nights, A/A, the slow night and its confirmation re-run, the toolchain night
+    assert by_name["p50"][0] == 9
     n, (note,) = by_name["regression"]
     assert n == 1 and note.startswith("latency +") and ": confirmed" in note
     notes = chromium.evaluate(f"{FIRST}.layout.annotations.map(a => a.text)")
