@@ -1,13 +1,17 @@
 """How good the nightly's alarms are, and how fast it compares (issue 8).
 
 Quality, with real repeated runs on this machine. The zoo mlp (onnxruntime, one thread) and
-two real variants that do more work (`bench zoo mlp --hidden W`: 1136 is ~10 % slower, 1080
-~5 %) are run in rounds, one agent process per run through the local transport exactly as a
+two real variants that do more work (`bench zoo mlp --hidden W`: 1136 and 1080, chosen as ~10 %
+and ~5 % slower on a quiet machine; how much slower they measure depends on the machine's load,
++4 % to +15 % for 1136 on the 2-core VM, so the script reports the true slowdown) are run in
+rounds, one agent process per run through the local transport exactly as a
 nightly's jobs are (base, slow-10, slow-5, base, ... so that drift of the machine hits all
 three alike). Then each comparison k is what the nightly would decide on night k, with the
 nightly's own code (orchestrator/nightly/judge.py: decide, confirm, settle):
 
-- baseline: the 5 base runs before k (a rolling baseline, as consecutive nightlies share one);
+- baseline: the 5 base runs before k (a rolling baseline, as consecutive nightlies share one;
+  5 is the default `min_runs`, the fewest the rule judges from, so the widest prediction
+  interval a nightly uses);
 - tonight: base run k (A/A), or slow run k (detection);
 - confirmation re-run: the next run of tonight's model.
 
