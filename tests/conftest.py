@@ -119,9 +119,10 @@ def db_url(request, tmp_path):
     return base
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def bench():
-    """The real `bench` CLI in a child process: bench(*args, cwd=..., env=...) -> CompletedProcess."""
+    """The real `bench` CLI in a child process: bench(*args, cwd=..., env=...) -> CompletedProcess.
+    Session-scoped (it holds no state), so module fixtures may use it too."""
     return _bench
 
 

@@ -47,9 +47,8 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def prepared(lab):
+def prepared(lab, bench):
     """The board after `bench fleet setup` (the first test checks what that printed)."""
-    from conftest import _bench as bench
     b, inv, db = lab
     out = bench("fleet", "setup", "arm-board", "--engines", ENGINES, "--inventory", inv, "--db", db,
                 timeout=1800)
