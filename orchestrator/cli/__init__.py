@@ -213,6 +213,3 @@ def main() -> None:
         err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
 
-
-if __name__ == "__main__":
-    main()
