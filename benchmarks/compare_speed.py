@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from agents.runner import sha256_file
 from agents.spec import JobSpec, ModelRef, RunLength, RunResult, Variant
-from orchestrator import zoo
+import zoo
 from orchestrator.nightly.judge import judge, settle
 from orchestrator.nightly.run import collect, store
 from orchestrator.nightly.suite import Suite

@@ -42,7 +42,7 @@ from typing import Any
 
 from _common import (bench_run_cmd, bench_run_json, markdown_table, median, positive_float,
                      positive_int, run_tool, write_json)
-from orchestrator import zoo
+import zoo
 
 TARGET_PCT = 3.0
 WARMUP_S = 1.0

@@ -99,7 +99,7 @@ def _one_thread(engine: str) -> dict[str, Any]:
 
 
 def _health_model() -> Path:
-    from orchestrator import zoo
+    import zoo
     path = Path(tempfile.gettempdir()) / "benchlab-health" / "mlp.onnx"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

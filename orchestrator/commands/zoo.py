@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.errors import UserError
-from orchestrator import zoo, zoo_tflite
+import zoo
+from zoo import tflite as zoo_tflite
 
 FORMATS = ("onnx", "tflite")
 

@@ -6,7 +6,7 @@ import pytest
 from agents.engines import get_engine, known_engines, register
 from agents.errors import UserError
 from agents.runner import run_job
-from orchestrator import zoo
+import zoo
 
 ENGINES = ["onnxruntime", "openvino"]
 

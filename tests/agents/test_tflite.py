@@ -13,7 +13,8 @@ from agents.engines import get_engine
 from agents.engines.tflite_convert import converter_missing
 from agents.errors import UserError
 from agents.runner import run_job
-from orchestrator import zoo, zoo_tflite
+import zoo
+from zoo import tflite as zoo_tflite
 
 # The converter may live in this environment or in one named by $BENCH_TFLITE_CONVERT_PYTHON
 # (`make test` builds .venv-onnx2tf and points the variable at it).
@@ -197,7 +198,7 @@ def test_conversion_failure_is_a_model_error_with_the_converters_message(model_f
 
 
 def test_offline_keeps_several_interpreters_in_flight(tmp_path, job_for):
-    from orchestrator.zoo_tflite import build_cnn
+    from zoo.tflite import build_cnn
     path = tmp_path / "cnn.tflite"
     path.write_bytes(build_cnn("fp32"))
     job = job_for(path, "tflite", options={"threads": 1})

@@ -76,7 +76,7 @@ def test_default_engines_are_those_that_can_read_the_model_here(tmp_path, bench,
 
 
 def test_engine_that_cannot_read_the_format_is_skipped(tmp_path, bench):
-    from orchestrator.zoo_tflite import build_cnn
+    from zoo.tflite import build_cnn
     path = tmp_path / "cnn.tflite"
     path.write_bytes(build_cnn("int8"))
     out = bench("run", str(path), "-e", "tflite,onnxruntime", "-p", "int8", "--json",

@@ -3,7 +3,7 @@
 import json
 import sqlite3
 
-from orchestrator import zoo
+import zoo
 
 
 def _count(db, table):

@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 
-from orchestrator import zoo
+import zoo
 
 FAST = ["--warmup", "0.05", "--duration", "0.3", "--iterations", "20", "--threads", "1"]
 

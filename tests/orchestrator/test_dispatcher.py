@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from agents.spec import JobSpec, RunResult
 from inventory import load_inventory
-from orchestrator import zoo
+import zoo
 from orchestrator.commands.submit import submit
 from orchestrator.dispatcher import DispatchConfig, Dispatcher
 from orchestrator.policy import HealthPolicy, RetryPolicy

@@ -5,7 +5,7 @@ import threading
 import time
 
 from agents.spec import RunLength
-from orchestrator import zoo
+import zoo
 from orchestrator.transports.local import LocalTransport
 
 

@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from orchestrator.tflite_builder import (FlatModel, activation_quant, quant, quantize_bias,
+from zoo.tflite_builder import (FlatModel, activation_quant, quant, quantize_bias,
                                          quantize_weights)
 
 _SEED = 20240601

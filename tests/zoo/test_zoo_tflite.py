@@ -7,7 +7,7 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from agents.errors import UserError
-from orchestrator import zoo_tflite
+from zoo import tflite as zoo_tflite
 from orchestrator.modelinfo import read_inputs
 
 

@@ -1,4 +1,4 @@
-"""Tests for orchestrator.zoo: every model must load and agree on onnxruntime and OpenVINO."""
+"""Tests for zoo: every model must load and agree on onnxruntime and OpenVINO."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import onnxruntime as ort
 import openvino as ov
 import pytest
 
-from orchestrator import zoo
+import zoo
 
 NAMES = sorted(zoo.ZOO)
 # Concrete sizes used to feed models built with symbolic dims.
