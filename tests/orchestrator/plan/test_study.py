@@ -5,8 +5,8 @@ import pytest
 
 from agents.errors import UserError
 from inventory import InventoryError, load_inventory
-from orchestrator.expand import expand, prepare
-from orchestrator.study import load_study
+from orchestrator.plan.expand import expand, prepare
+from orchestrator.plan.studyfile import load_study
 
 
 @pytest.fixture
