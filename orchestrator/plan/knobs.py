@@ -166,8 +166,12 @@ class Flags:
     name: str | None = None
 
 
-def load_flags(flags: Flags) -> dict[str, Any]:
-    """The study's `load` settings from flags (only those given)."""
+def load_settings(flags: Flags) -> dict[str, Any]:
+    """The study's `load` settings from flags (only those given).
+
+    Raises:
+        UserError: --until-stable that is not a percentage.
+    """
     return {k: v for k, v in (("requests", flags.requests), ("qps", flags.qps),
                               ("latency_bound_ms", flags.latency_bound_ms),
                               ("find_peak", flags.find_peak or None),
@@ -176,14 +180,43 @@ def load_flags(flags: Flags) -> dict[str, Any]:
 
 
 def study_from_flags(target: Path, flags: Flags, verb: str) -> "Study":
-    """The study a model file and the flags describe.
+    """The study a model file and the flags describe, checked as far as it can be without the
+    inventory: run length, names and load settings first (in the flags' wording: "unknown
+    precision 'fp64'"), then `Study.check`. The model itself is read later (enqueue.check).
 
     Args:
         target: the model file.
         flags: the knobs.
-        verb: "run" (this machine's `local` device, one attempt, every engine installed here
-            by default) or "submit" (the `--devices` selectors).
+        verb: "run" (this machine's `local` device, one attempt: a failure is shown, not
+            retried) or "submit" (the `--devices` selectors, `--max-attempts`).
     Raises:
-        UserError: a flag that does not parse.
+        UserError: a flag that does not parse or a bad value, one line.
     """
-    raise NotImplementedError  # WP-B step 2
+    from inventory.yamlsrc import Where
+    from orchestrator.plan import jobs
+    from orchestrator.plan.scenarios import check_flags
+    from orchestrator.plan.study import ModelEntry, Study
+
+    model = ModelEntry(target, shapes=parse_shapes(flags.shape), files=parse_pairs(flags.input, "--input"),
+                       npz=str(flags.inputs) if flags.inputs else None,
+                       calibration=str(flags.calibration) if flags.calibration else None)
+    run = verb == "run"
+    study = Study(
+        models=[model], devices=["local"] if run else split_list(flags.devices),
+        engines=split_list(flags.engines) if flags.engines else jobs.available_engines(target),
+        precisions=split_list(flags.precisions), scenarios=split_list(flags.scenarios),
+        batch_sizes=parse_batches(flags.batch), load=load_settings(flags), spread=flags.spread,
+        priority=flags.priority or "interactive", threads=flags.threads,
+        options=parse_options(flags.option),
+        length=run_length(flags.warmup, flags.duration, flags.iterations, flags.max_duration,
+                          flags.target_ci, flags.timeout),
+        power=power_spec(flags.power, parse_pairs(flags.power_option, "--power-option"), flags.idle_power),
+        max_attempts=1 if run else flags.max_attempts,
+        name=f"run {target.name}" if run else flags.name, source=f"bench {verb}",
+        strict=flags.strict, max_accuracy_drop=flags.max_accuracy_drop,
+        accuracy_check=not flags.no_accuracy, cache_dir=str(flags.cache_dir) if flags.cache_dir else None)
+    jobs.validate_length(study.length)
+    jobs.check_names(study)
+    check_flags(jobs.load_of(study), study.engines)
+    study.check(Where(f"bench {verb}"))
+    return study
