@@ -69,7 +69,7 @@ def test_strict_refuses_int8_without_calibration(tmp_path, bench, model_file):
 
 def test_default_engines_are_those_that_can_read_the_model_here(tmp_path, bench, model_file):
     from agents.engines import get_engine
-    from orchestrator.commands.run import available_engines
+    from orchestrator.plan.jobs import available_engines
     onnx = available_engines(model_file("mlp"))
     assert {"onnxruntime", "openvino"} <= set(onnx)
     assert ("tflite" in onnx) == (get_engine("tflite").supports(".onnx") is None)

@@ -4,10 +4,6 @@ import json
 
 import pytest
 
-from agents.errors import UserError
-from orchestrator.commands.run import RunRequest, plan
-from orchestrator.scenario_flags import LoadFlags
-
 FAST = ["--warmup", "0.05", "--duration", "0.3", "--iterations", "20", "--threads", "1"]
 
 
@@ -53,44 +49,6 @@ def test_bad_scenario_flags_are_one_line_exit_1_and_store_nothing(tmp_path, benc
     assert message in lines[0] and not db.exists()
 
 
-@pytest.mark.parametrize("flags, message", [
-    (LoadFlags(scenarios=("server",)), "--scenario server needs --qps"),
-    (LoadFlags(qps=10.0), "--qps applies to --scenario server"),
-    (LoadFlags(requests=2), "--requests applies to --scenario offline or server"),
-    (LoadFlags(scenarios=("offline",), requests=0), "--requests must be >= 1"),
-    (LoadFlags(scenarios=("server",), find_peak=True, latency_bound_ms=5.0, qps=3.0), "leave out --qps"),
-    (LoadFlags(scenarios=("offline",), find_peak=True), "--find-peak applies to --scenario server"),
-    (LoadFlags(scenarios=("server",), qps=float("inf")), "--qps must be a rate > 0"),
-    (LoadFlags(scenarios=("server",), qps=5.0, latency_bound_ms=-1.0), "--latency-bound-ms must be > 0"),
-    (LoadFlags(scenarios=("burst",)), "unknown scenario 'burst'"),
-    (LoadFlags(batches=(0,)), "--batch sizes must be >= 1"),
-    (LoadFlags(until_stable_pct=150.0), "--until-stable must be a percentage"),
-])
-def test_plan_refuses_flags_that_do_not_apply(model_file, flags, message):
-    req = RunRequest(model=model_file("mlp", batch=None), engines=["onnxruntime"],
-                     shapes={"input": [1, 256]}, load=flags)
-    with pytest.raises(UserError, match=message.replace("(", r"\(")):
-        plan(req)
-
-
-def test_plan_crosses_engines_precisions_batches_and_scenarios(model_file):
-    flags = LoadFlags(scenarios=("single-stream", "offline"), batches=(2, 8), requests=3)
-    req = RunRequest(model=model_file("mlp", batch=None), engines=["onnxruntime", "openvino"], load=flags)
-    _, specs = plan(req)
-    assert len(specs) == 2 * 2 * 2
-    got = {(s.variant.engine, s.scenario.name, s.scenario.batch, s.scenario.concurrency,
-            tuple(s.inputs.shapes["input"])) for s in specs}
-    assert ("openvino", "offline", 8, 3, (8, 256)) in got and ("onnxruntime", "single-stream", 2, None, (2, 256)) in got
-
-
-def test_batch_replaces_dim_0_of_a_shape_and_a_fixed_model_keeps_its_own_batch(model_file):
-    dynamic = RunRequest(model=model_file("mlp", batch=None), engines=["onnxruntime"],
-                         shapes={"input": [1, 256]}, load=LoadFlags(batches=(16,)))
-    assert plan(dynamic)[1][0].inputs.shapes == {"input": [16, 256]}
-    fixed = RunRequest(model=model_file("resnet", batch=4, filename="r4.onnx"), engines=["onnxruntime"])
-    assert plan(fixed)[1][0].scenario.batch == 4
-
-
 def _lstm(seq_name: str = "seq"):
     """A recurrent model: sequence-major input [seq, batch=1, 8] plus its state in and out."""
     import numpy as np
@@ -112,30 +70,6 @@ def _lstm(seq_name: str = "seq"):
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
-
-
-def test_a_sequence_dim_0_is_not_counted_as_the_batch(model_file):
-    req = RunRequest(model=model_file(_lstm(), filename="lstm.onnx"), engines=["onnxruntime"],
-                     shapes={"x": [10, 1, 8]})
-    spec = plan(req)[1][0]
-    assert spec.scenario.batch == 1 and spec.inputs.shapes == {"x": [10, 1, 8]}
-    # x's dim 0 is the sequence, and h0's dim 0 is fixed: --batch has nothing to set
-    with pytest.raises(UserError, match=r"--batch 4: input 'h0' fixes its batch dim at 1"):
-        plan(RunRequest(model=model_file(_lstm(), filename="lstm2.onnx"), engines=["onnxruntime"],
-                        shapes={"x": [10, 1, 8]}, load=LoadFlags(batches=(4,))))
-
-
-def test_batch_on_a_model_whose_only_dim_0_is_a_sequence_is_refused(model_file):
-    from onnx import TensorProto as T
-    from onnx import helper as h
-
-    graph = h.make_graph([h.make_node("Relu", ["tokens"], ["out"])], "seq_only",
-                         [h.make_tensor_value_info("tokens", T.FLOAT, ["num_tokens", 4])],
-                         [h.make_tensor_value_info("out", T.FLOAT, ["num_tokens", 4])])
-    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
-    with pytest.raises(UserError, match=r"--batch 4: no input has a batch dim 0 \(inputs: 'tokens' \['num_tokens', 4\]\)"):
-        plan(RunRequest(model=model_file(model, filename="seq.onnx"), engines=["onnxruntime"],
-                        shapes={"tokens": [7, 4]}, load=LoadFlags(batches=(4,))))
 
 
 def test_a_recurrent_model_with_state_runs_end_to_end(tmp_path, bench, model_file):
