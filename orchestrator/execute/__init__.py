@@ -10,54 +10,21 @@ This package imports nothing of plan, enqueue, server, nightly or cli.
 
 from __future__ import annotations
 
+import signal
 import threading
-from typing import Callable, Protocol
+from typing import Callable
 
-from agents.spec import JobSpec, RunResult
+from sqlalchemy.engine import Engine
+
 from inventory import Device
-from orchestrator.transports.base import Progress
+from orchestrator.execute.dispatcher import DispatchConfig, Dispatcher
+from orchestrator.execute.observer import Collect, Observer
+from results import fleet, queue
+
+__all__ = ["Collect", "DispatchConfig", "Observer", "run_study", "stop_on_signals", "work"]
 
 
-class Observer(Protocol):
-    """Sees each job a worker runs: before (may return a Progress for the transport) and after
-    its run was stored."""
-
-    def started(self, spec: JobSpec) -> Progress | None:
-        """A job is about to run.
-
-        Args:
-            spec: the job, with its device settings filled in.
-        Returns:
-            A Progress the transport reports to, or None.
-        """
-
-    def finished(self, result: RunResult) -> None:
-        """A job's run was stored (after the accuracy limit was applied).
-
-        Args:
-            result: the run.
-        """
-
-
-class Collect:
-    """An Observer that forwards to two callbacks and keeps every finished RunResult."""
-
-    def __init__(self, track: Callable[[JobSpec], Progress | None] = lambda spec: None,
-                 finish: Callable[[RunResult], None] = lambda result: None):
-        self.track, self.finish = track, finish
-        self.results: list[RunResult] = []
-
-    def started(self, spec: JobSpec) -> Progress | None:
-        """Forward to `track`."""
-        return self.track(spec)
-
-    def finished(self, result: RunResult) -> None:
-        """Keep the result and forward it to `finish`."""
-        self.results.append(result)
-        self.finish(result)
-
-
-def run_study(db, devices: list[Device], study_id: str, config=None,
+def run_study(db: Engine, devices: list[Device], study_id: str, config: DispatchConfig | None = None,
               on_step: Callable[[dict[str, int]], None] | None = None,
               stop: threading.Event | None = None, observer: Observer | None = None,
               only_study: bool = False) -> dict[str, int]:
@@ -77,16 +44,27 @@ def run_study(db, devices: list[Device], study_id: str, config=None,
     Returns:
         The study's jobs per state.
     """
-    raise NotImplementedError  # WP-B step 3
+    dispatcher = Dispatcher(db, devices, config, observer=observer,
+                            only_study=study_id if only_study else None)
+    step = (lambda: on_step(fleet.state_counts(db, study_id))) if on_step else None
+    dispatcher.run(until=lambda: queue.open_jobs(db, study_id) == 0,
+                   stop=stop or stop_on_signals(), on_step=step)
+    return fleet.state_counts(db, study_id)
 
 
-def work(devices: list[Device], db, until_idle: bool, config=None,
+def work(devices: list[Device], db: Engine, until_idle: bool, config: DispatchConfig | None = None,
          stop: threading.Event | None = None, on_step: Callable[[], None] | None = None) -> None:
     """Run an embedded dispatcher over `devices` until `stop` is set (default: SIGINT or
     SIGTERM), or with `until_idle` until no job it could run is left."""
-    raise NotImplementedError  # WP-B step 3
+    dispatcher = Dispatcher(db, devices, config)
+    dispatcher.run(until=(lambda: dispatcher.idle) if until_idle else None,
+                   stop=stop or stop_on_signals(), on_step=on_step)
 
 
 def stop_on_signals() -> threading.Event:
     """An Event that SIGINT and SIGTERM set (handlers installed only on the main thread)."""
-    raise NotImplementedError  # WP-B step 3
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    return stop

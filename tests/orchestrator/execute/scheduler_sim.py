@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from orchestrator.policy import (FINAL_STATES, Health, HealthPolicy, RetryPolicy, after_expiry,
+from orchestrator.execute.policy import (FINAL_STATES, Health, HealthPolicy, RetryPolicy, after_expiry,
                                  after_run, check_due, health_after_check, health_after_run)
-from orchestrator.scheduler import DeviceState, Lease, QueuedJob, expired, renew, schedule
+from orchestrator.execute.scheduler import DeviceState, Lease, QueuedJob, expired, renew, schedule
 
 
 @dataclass

@@ -11,20 +11,28 @@ from sqlmodel import Session, select
 
 from agents.spec import JobSpec, RunResult
 from inventory import load_inventory
+from inventory.yamlsrc import Where
 import zoo
-from orchestrator.commands.submit import submit
-from orchestrator.dispatcher import DispatchConfig, Dispatcher
-from orchestrator.policy import HealthPolicy, RetryPolicy
-from orchestrator.study import ModelEntry, StudyConfig
+from orchestrator import enqueue
+from orchestrator.execute.dispatcher import DispatchConfig, Dispatcher
+from orchestrator.execute.policy import HealthPolicy, RetryPolicy
+from orchestrator.plan.study import ModelEntry, Study
 from results import fleet, queue
+from results.db import open_db
 from results.ingest import ingest
 from results.models import Job, Run
 
 
 def study(model, devices, fast_length, engines=("onnxruntime",), **kw):
     length = kw.pop("length", None) or fast_length()
-    return StudyConfig(models=[ModelEntry(model)], devices=devices, engines=list(engines),
+    return Study(models=[ModelEntry(model)], devices=devices, engines=list(engines),
                        threads=1, length=length, **kw)
+
+
+def submit(study: Study, inventory: str, db_url: str) -> enqueue.Submitted:
+    """Check and queue a study, as `bench submit` does."""
+    prepared = enqueue.check(study, load_inventory(inventory), Where("test"))
+    return enqueue.submit(prepared, open_db(db_url))
 
 
 def quick(**health) -> DispatchConfig:
@@ -57,12 +65,12 @@ def test_infra_error_retried_on_another_device_and_model_error_not_retried(
     db = good.db
     dispatcher = Dispatcher(db, list(load_inventory(inv).devices.values()), quick())
     run_until(dispatcher, lambda: queue.open_jobs(db) == 0)
-    ((job_id, _, _, _), *_) = runs(db, good.study.id)
-    assert runs(db, good.study.id) == [(job_id, 1, "infra-error", "a-bad"), (job_id, 2, "ok", "b-good")]
-    (j,) = job_rows(db, good.study.id)
+    ((job_id, _, _, _), *_) = runs(db, good.row.id)
+    assert runs(db, good.row.id) == [(job_id, 1, "infra-error", "a-bad"), (job_id, 2, "ok", "b-good")]
+    (j,) = job_rows(db, good.row.id)
     assert (j.state, j.attempts, j.avoid) == ("done", 2, ["a-bad"])
-    assert [r[1:3] for r in runs(db, broken.study.id)] == [(1, "model-error")]
-    (j,) = job_rows(db, broken.study.id)
+    assert [r[1:3] for r in runs(db, broken.row.id)] == [(1, "model-error")]
+    (j,) = job_rows(db, broken.row.id)
     assert j.state == "failed" and j.attempts == 1 and j.reason.startswith("model-error (not retried)")
 
 
@@ -85,7 +93,7 @@ def test_device_quarantined_after_k_infra_errors_and_back_after_its_health_check
     dispatcher = Dispatcher(db, list(load_inventory(inv).devices.values()), quick(quarantine_after=2))
     run_until(dispatcher, replug_once_quarantined)
     assert seen and seen[0][0] == 2 and "2 consecutive infra-errors" in seen[0][1]
-    assert [r[1:3] for r in runs(db, done.study.id)] == [(1, "infra-error"), (2, "infra-error"), (3, "ok")]
+    assert [r[1:3] for r in runs(db, done.row.id)] == [(1, "infra-error"), (2, "infra-error"), (3, "ok")]
     (row,) = fleet.device_rows(db, ["flaky"])
     assert (row.health, row.failures) == ("ok", 0)
 
@@ -103,16 +111,16 @@ def test_cancel_stops_a_running_job_and_timeout_fails_it(tmp_path, lab_file, mod
     t0 = time.monotonic()
 
     def cancel_when_running() -> bool:
-        if not asked and fleet.state_counts(db, cancelled.study.id).get("running"):
-            asked.append(fleet.cancel(db, cancelled.study.id, time.time()))
+        if not asked and fleet.state_counts(db, cancelled.row.id).get("running"):
+            asked.append(fleet.cancel(db, cancelled.row.id, time.time()))
         return queue.open_jobs(db) == 0
 
     run_until(Dispatcher(db, list(load_inventory(inv).devices.values()), quick()), cancel_when_running)
     assert time.monotonic() - t0 < 30
     assert asked == [("study", {"cancelled": 0, "stopping": 1})]
-    (j,) = job_rows(db, cancelled.study.id)
-    assert j.state == "cancelled" and [r[2] for r in runs(db, cancelled.study.id)] == ["infra-error"]
-    (j,) = job_rows(db, timed.study.id)
+    (j,) = job_rows(db, cancelled.row.id)
+    assert j.state == "cancelled" and [r[2] for r in runs(db, cancelled.row.id)] == ["infra-error"]
+    (j,) = job_rows(db, timed.row.id)
     assert j.state == "failed" and "timed out after 2 s" in j.reason
 
 
@@ -134,8 +142,8 @@ def test_leases_of_a_dead_orchestrator_are_taken_back_without_rerunning_stored_r
     ingest(db, RunResult(job_id=second, attempt=1, status="ok", job=spec))
     run_until(Dispatcher(db, list(load_inventory(inv).devices.values()), quick()),
               lambda: queue.open_jobs(db) == 0)
-    assert sorted(r[1:4] for r in runs(db, done.study.id)) == [(1, "ok", "other"), (2, "ok", "local")]
-    assert {j.id: (j.state, j.attempts) for j in job_rows(db, done.study.id)} == \
+    assert sorted(r[1:4] for r in runs(db, done.row.id)) == [(1, "ok", "other"), (2, "ok", "local")]
+    assert {j.id: (j.state, j.attempts) for j in job_rows(db, done.row.id)} == \
         {first: ("done", 2), second: ("done", 1)}
     assert queue.leases(db) == []
 

@@ -5,8 +5,8 @@ final state, with exactly one ok run when it is done."""
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.policy import FINAL_STATES, HealthPolicy, RetryPolicy
-from orchestrator.scheduler import DeviceState, QueuedJob
+from orchestrator.execute.policy import FINAL_STATES, HealthPolicy, RetryPolicy
+from orchestrator.execute.scheduler import DeviceState, QueuedJob
 from scheduler_sim import Lab
 
 ENGINES = ("onnxruntime", "openvino", "tensorrt")
@@ -86,7 +86,7 @@ def test_no_double_lease_and_every_job_ends_in_exactly_one_final_state(case):
 @given(labs())
 def test_a_pass_never_assigns_a_device_twice_nor_outside_a_jobs_pool(case):
     devices, jobs, _ = case
-    from orchestrator.scheduler import schedule
+    from orchestrator.execute.scheduler import schedule
     new = schedule(jobs, devices, [], now=0.0)
     assert len({l.device for l in new}) == len(new)
     by_id = {j.id: j for j in jobs}

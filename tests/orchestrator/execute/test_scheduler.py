@@ -3,9 +3,9 @@
 import pytest
 
 from agents.errors import UserError
-from orchestrator.policy import Health, HealthPolicy, RetryPolicy, after_run, health_after_run
-from orchestrator.scheduler import (DeviceState, Lease, QueuedJob, expired, priority_rank, renew,
-                                    schedule)
+from orchestrator.execute.policy import Health, HealthPolicy, RetryPolicy, after_run, health_after_run
+from orchestrator.execute.scheduler import DeviceState, Lease, QueuedJob, expired, renew, schedule
+from orchestrator.plan.study import priority_rank
 from scheduler_sim import Lab
 
 ORT = frozenset({"onnxruntime"})

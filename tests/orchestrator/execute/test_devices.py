@@ -3,7 +3,7 @@
 import yaml
 
 from inventory import load_inventory
-from orchestrator.devices import transport_for
+from orchestrator.execute.devices import transport_for
 
 
 def _device(tmp_path, **extra):
