@@ -20,13 +20,13 @@ class UnknownEngine(UserError):
 
 
 ENGINES: Registry[Callable[[], Engine]] = Registry("engine", "benchlab.engines", {
-    "mnn": "agents.engines.mnn:MnnEngine",
-    "ncnn": "agents.engines.ncnn:NcnnEngine",
-    "onnxruntime": "agents.engines.onnxruntime:OnnxRuntimeEngine",
-    "openvino": "agents.engines.openvino:OpenVinoEngine",
-    "tensorrt": "agents.engines.tensorrt:TensorRtEngine",
-    "tflite": "agents.engines.tflite:TfliteEngine",
-    "tvm": "agents.engines.tvm:TvmEngine",
+    "mnn": "agents.engines.mnn.engine:MnnEngine",
+    "ncnn": "agents.engines.ncnn.engine:NcnnEngine",
+    "onnxruntime": "agents.engines.onnxruntime.engine:OnnxRuntimeEngine",
+    "openvino": "agents.engines.openvino.engine:OpenVinoEngine",
+    "tensorrt": "agents.engines.tensorrt.engine:TensorRtEngine",
+    "tflite": "agents.engines.tflite.engine:TfliteEngine",
+    "tvm": "agents.engines.tvm.engine:TvmEngine",
 }, error=UnknownEngine)
 
 

@@ -108,7 +108,7 @@ def test_what_mnn_prints_on_import_reaches_neither_stdout_nor_stderr(tmp_path, b
 def test_importing_the_seed_engines_imports_no_sdk():
     import subprocess
     import sys
-    code = ("import sys, agents.engines.mnn, agents.engines.ncnn, agents.engines.tvm;"
+    code = ("import sys, agents.engines.mnn.engine, agents.engines.ncnn.engine, agents.engines.tvm.engine;"
             "print([m for m in ('MNN', '_mnncengine', 'ncnn', 'tvm', 'onnx') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from agents.engines import get_engine
-from agents.engines.tflite_convert import converter_missing
+from agents.engines.tflite.convert import converter_missing
 from agents.errors import UserError
 from agents.runner import run_job
 import zoo
@@ -138,7 +138,7 @@ def test_options_are_typed_and_unknown_keys_refused():
 
 
 def test_importing_the_engine_does_not_import_litert():
-    code = "import sys, agents.engines.tflite; print('ai_edge_litert' in sys.modules)"
+    code = "import sys, agents.engines.tflite.engine; print('ai_edge_litert' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -216,7 +216,7 @@ def test_user_data_in_the_onnx_layout_is_transposed_for_a_converted_model(tflite
     onnx2tf's (same format as tflite_convert writes), beside a real NHWC .tflite."""
     import json
 
-    from agents.engines.tflite_convert import Layout
+    from agents.engines.tflite.convert import Layout
 
     path = tflite_file("cnn")
     Layout.path_for(path).write_text(json.dumps({
@@ -241,7 +241,7 @@ def test_user_data_in_the_onnx_layout_is_transposed_for_a_converted_model(tflite
 
 
 def test_layout_leaves_inputs_without_user_data_alone():
-    from agents.engines.tflite_convert import Layout
+    from agents.engines.tflite.convert import Layout
 
     layout = Layout("m.onnx", [{"name": "a", "source": "a", "perm": [0, 2, 3, 1]},
                                {"name": "b", "source": "b", "perm": None}], [], [])

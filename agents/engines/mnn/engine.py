@@ -27,8 +27,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from agents.engines import mnn_convert, onnx_graph
+from agents.engines import onnx_graph
 from agents.engines.base import Artifact, Engine, Session, TensorInfo, short_message
+from agents.engines.mnn import convert as mnn_convert
 from agents.errors import PASS_THROUGH, EngineUnavailable, ModelError, UnsupportedVariant, UserError
 from agents.inputs import resolve_shapes
 

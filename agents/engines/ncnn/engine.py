@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from agents.engines import ncnn_convert, onnx_graph
+from agents.engines import onnx_graph
 from agents.engines.base import Artifact, Engine, Session, TensorInfo, short_message
+from agents.engines.ncnn import convert as ncnn_convert
 from agents.errors import PASS_THROUGH, EngineUnavailable, ModelError, UnsupportedVariant, UserError
 
 INT8_REASON = ("ncnn: no int8 here: quantizing for ncnn needs its ncnn2table and ncnn2int8 tools, "

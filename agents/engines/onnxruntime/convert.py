@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from agents import requirements
-from agents.engines.base import TensorInfo
 from agents.errors import UnsupportedVariant
 
 
@@ -80,10 +79,10 @@ def _static(src: Path, dst: Path, options: Any, calibration: Any, workdir: Path)
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from agents.engines.onnxruntime import _dims, _dtype
+    from agents.engines.onnxruntime.types import ort_infos
 
     sess = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
-    infos = [TensorInfo(i.name, _dtype(i.type), tuple(_dims(i.shape))) for i in sess.get_inputs()]
+    infos = ort_infos(sess.get_inputs())
     sets = calibration.sets(infos)
     del sess
 

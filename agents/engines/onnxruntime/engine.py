@@ -10,15 +10,10 @@ from typing import Any
 import numpy as np
 
 from agents.engines.base import Artifact, Engine, Session, TensorInfo, short_message
+from agents.engines.onnxruntime.types import ort_dims, ort_dtype, ort_infos
 from agents.errors import PASS_THROUGH, EngineUnavailable, ModelError, UnsupportedVariant, UserError
 from agents.inputs import resolve_shapes
 
-_ORT_TYPES = {
-    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
-    "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int16)": "int16",
-    "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(uint16)": "uint16",
-    "tensor(uint32)": "uint32", "tensor(uint64)": "uint64", "tensor(bool)": "bool",
-}
 _OPT_LEVELS = ("disable", "basic", "extended", "all")
 
 
@@ -74,9 +69,9 @@ class OrtSession(Session):
         self._sess = sess
         self._options = options
         self._output_names = [o.name for o in sess.get_outputs()]
-        self.inputs = [TensorInfo(i.name, _dtype(i.type), tuple(shapes[i.name]))
+        self.inputs = [TensorInfo(i.name, ort_dtype(i.type), tuple(shapes[i.name]))
                        for i in sess.get_inputs()]
-        self.outputs = [TensorInfo(o.name, _dtype(o.type), tuple(_dims(o.shape)))
+        self.outputs = [TensorInfo(o.name, ort_dtype(o.type), tuple(ort_dims(o.shape)))
                         for o in sess.get_outputs()]
 
     def prepare(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -128,7 +123,7 @@ class OnnxRuntimeEngine(Engine):
         if precision == "fp32":
             return Artifact(path=str(model_path), precision=precision,
                             size_bytes=os.path.getsize(model_path))
-        from agents.engines import ort_convert
+        from agents.engines.onnxruntime import convert as ort_convert
 
         out = workdir / f"model.{precision}.onnx"
         try:
@@ -154,7 +149,7 @@ class OnnxRuntimeEngine(Engine):
                                         providers=[options.provider])
         except Exception as e:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
             raise ModelError(f"onnxruntime cannot load the model: {short_message(e)}") from e
-        infos = [TensorInfo(i.name, _dtype(i.type), tuple(_dims(i.shape))) for i in sess.get_inputs()]
+        infos = ort_infos(sess.get_inputs())
         return OrtSession(sess, options, resolve_shapes(infos, shapes))
 
 
@@ -182,18 +177,6 @@ def _ort() -> Any:
     except ImportError as e:
         raise EngineUnavailable("onnxruntime", f"cannot import onnxruntime: {e}") from e
     return onnxruntime
-
-
-def _dtype(ort_type: str) -> str:
-    if ort_type not in _ORT_TYPES:
-        raise ModelError(f"onnxruntime: tensor type {ort_type} is not supported by benchlab")
-    return _ORT_TYPES[ort_type]
-
-
-def _dims(shape: Any) -> list[int | str | None]:
-    if shape is None:
-        return []
-    return [d if isinstance(d, (int, str)) else None for d in shape]
 
 
 def _physical_cores() -> int:

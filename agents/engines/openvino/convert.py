@@ -25,9 +25,9 @@ def convert(src: Path, precision: str, workdir: Path, calibration: Any) -> tuple
         ov.save_model(model, str(out), compress_to_fp16=True)
         return out, {**notes, "conversion": "IR with fp16 weights, inference precision f16"}
     nncf = _nncf()
-    from agents.engines.openvino import _info
+    from agents.engines.openvino.tensors import port_info
 
-    sets = calibration.sets([_info(i) for i in model.inputs])
+    sets = calibration.sets([port_info(i) for i in model.inputs])
     quantized = nncf.quantize(model, nncf.Dataset(sets), subset_size=len(sets))
     ov.save_model(quantized, str(out), compress_to_fp16=False)
     how = "generated data" if calibration.generated else "user data"

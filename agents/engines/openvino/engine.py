@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from agents.engines.base import Artifact, Engine, Session, TensorInfo, short_message
+from agents.engines.openvino.tensors import port_info, port_name
 from agents.engines.pool import RequestPool
 from agents.errors import PASS_THROUGH, EngineUnavailable, ModelError, UnsupportedVariant, UserError
 from agents.inputs import resolve_shapes
@@ -68,7 +69,7 @@ class OvSession(Session):
         self._compiled = compiled
         self._options = options
         self.inputs = inputs
-        self.outputs = [_info(o) for o in compiled.outputs]
+        self.outputs = [port_info(o) for o in compiled.outputs]
 
     def prepare(self, feeds: dict[str, np.ndarray]) -> Any:
         import openvino as ov
@@ -93,7 +94,7 @@ class OvSession(Session):
 
     def request_pool(self, requests: int) -> RequestPool:
         """An `AsyncInferQueue` of `requests` infer requests, as benchmark_app's async mode."""
-        from agents.engines.ov_pool import OvRequestPool
+        from agents.engines.openvino.pool import OvRequestPool
         return OvRequestPool(self._compiled, requests, len(self.inputs))
 
     def resolved_config(self) -> dict[str, Any]:
@@ -134,7 +135,7 @@ class OpenVinoEngine(Engine):
                             size_bytes=os.path.getsize(model_path))
         if precision == "fp16":
             _check_fp16(_ov().Core(), options.device)
-        from agents.engines import ov_convert
+        from agents.engines.openvino import convert as ov_convert
 
         try:
             out, notes = ov_convert.convert(model_path, precision, workdir, calibration)
@@ -155,10 +156,10 @@ class OpenVinoEngine(Engine):
                                     f"{', '.join(core.available_devices)}")
         try:
             model = core.read_model(artifact.path)
-            infos = [_info(i) for i in model.inputs]
+            infos = [port_info(i) for i in model.inputs]
             resolved = resolve_shapes(infos, shapes)
             if any(i.dynamic_dims for i in infos):
-                model.reshape({i.get_any_name(): resolved[_name(i)] for i in model.inputs})
+                model.reshape({i.get_any_name(): resolved[port_name(i)] for i in model.inputs})
             compiled = core.compile_model(model, options.device, _config(options, artifact))
         except UserError:
             raise
@@ -209,21 +210,6 @@ def _ov() -> Any:
     except ImportError as e:
         raise EngineUnavailable("openvino", f"cannot import openvino: {e}") from e
     return openvino
-
-
-def _name(port: Any) -> str:
-    try:
-        return port.get_any_name()
-    except RuntimeError:
-        return f"input{port.get_index()}"
-
-
-def _info(port: Any) -> TensorInfo:
-    pshape = port.get_partial_shape()
-    dims: list[int | str | None] = []
-    if pshape.rank.is_static:
-        dims = [d.get_length() if d.is_static else None for d in pshape]
-    return TensorInfo(_name(port), np.dtype(port.get_element_type().to_dtype()).name, tuple(dims))
 
 
 def _plain(value: Any) -> Any:

@@ -16,10 +16,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from agents.engines import trt_int8
 from agents.engines.base import TensorInfo
-from agents.engines.trt_cuda import DeviceInfo
-from agents.engines.trt_profile import Profile, parse_shapes, profile_shapes
+from agents.engines.shapes import parse_shapes
+from agents.engines.tensorrt import int8 as trt_int8
+from agents.engines.tensorrt.cuda import DeviceInfo
+from agents.engines.tensorrt.profile import Profile, profile_shapes
 from agents.errors import ModelError, UnsupportedVariant, clip
 
 PLAN = "model.plan"
@@ -133,7 +134,7 @@ def _fp16(trt: Any, config: Any, model: Path, workdir: Path, notes: dict) -> tup
         notes["precision"] = "fp16 builder flag (TensorRT may keep a layer in fp32 where faster)"
         return model, False, False
     from agents import requirements
-    from agents.engines import ort_convert
+    from agents.engines.onnxruntime import convert as ort_convert
 
     out = workdir / "model.fp16.onnx"
     # This TensorRT has no fp16 builder flag: the graph is converted first, by onnxruntime's

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.engines import trt_cuda
 from agents.engines.base import Artifact, Engine, Session, short_message
-from agents.engines.trt_profile import format_shapes, parse_shapes
+from agents.engines.shapes import format_shapes, parse_shapes
+from agents.engines.tensorrt import cuda as trt_cuda
 from agents.errors import PASS_THROUGH, EngineUnavailable, ModelError, UnsupportedVariant, UserError
 
 _QUANTIZATION = ("auto", "qdq", "calibrator")
@@ -121,7 +121,7 @@ class TensorRtEngine(Engine):
         opt = parse_shapes(options.opt_shapes, "opt_shapes")
         if precision == "int8":
             calibration = _calibration_at(calibration, opt)
-        from agents.engines import trt_build
+        from agents.engines.tensorrt import build as trt_build
 
         cache = _timing_cache_path(options, workdir, self.target(options))
         try:
@@ -136,7 +136,7 @@ class TensorRtEngine(Engine):
 
     def load(self, artifact: Artifact, options: TensorRtOptions,
              shapes: dict[str, list[int]]) -> Session:
-        from agents.engines.trt_session import open_session
+        from agents.engines.tensorrt.session import open_session
 
         recorded = {"build": artifact.tool_versions,
                     **{k: getattr(options, k) for k in self.compile_keys}}
@@ -153,7 +153,7 @@ def _calibration_at(calibration: Any, opt: dict[str, list[int]]) -> Any:
 
 
 def _timing_cache_path(options: TensorRtOptions, workdir: Path, target: str) -> Path | None:
-    from agents.engines.trt_build import default_timing_cache
+    from agents.engines.tensorrt.build import default_timing_cache
 
     if options.timing_cache is None:
         return default_timing_cache(workdir, target)

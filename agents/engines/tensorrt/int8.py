@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 
 from agents import requirements
-from agents.engines import trt_cuda
-from agents.engines.base import TensorInfo
+from agents.engines.tensorrt import cuda as trt_cuda
 from agents.errors import UnsupportedVariant
 
 _QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
@@ -73,10 +72,10 @@ def quantize_qdq(src: Path, dst: Path, calibration: Any, workdir: Path) -> str:
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
-    from agents.engines.onnxruntime import _dims, _dtype
+    from agents.engines.onnxruntime.types import ort_infos
 
     sess = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
-    infos = [TensorInfo(i.name, _dtype(i.type), tuple(_dims(i.shape))) for i in sess.get_inputs()]
+    infos = ort_infos(sess.get_inputs())
     sets = iter(calibration.sets(infos))
     del sess
 

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from agents.engines import trt_cuda
 from agents.engines.base import Artifact, Session, TensorInfo
 from agents.engines.pool import RequestPool, ThreadRequestPool
-from agents.engines.trt_build import IO, make_logger, numpy_dtype
-from agents.engines.trt_profile import within
+from agents.engines.tensorrt import cuda as trt_cuda
+from agents.engines.tensorrt.build import IO, make_logger, numpy_dtype
+from agents.engines.tensorrt.profile import within
 from agents.errors import InfraError, ModelError, UserError
 from agents.inputs import resolve_shapes
 

@@ -144,12 +144,12 @@ def _write_calibration(job: Path, calibration: list[dict[str, np.ndarray]] | Non
 
 
 def _run_child(job: Path, model_name: str) -> dict[str, Any]:
-    agents_root = str(Path(__file__).resolve().parents[2])
+    agents_root = str(Path(__file__).resolve().parents[3])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([agents_root, os.environ.get("PYTHONPATH", "")]),
            "TF_CPP_MIN_LOG_LEVEL": "2",
            # TensorFlow would otherwise claim all GPU memory of the board, for a CPU-only job.
            "CUDA_VISIBLE_DEVICES": "-1"}
-    cmd = [converter_python(), "-m", "agents.engines.tflite_onnx2tf", str(job / "spec.json")]
+    cmd = [converter_python(), "-m", "agents.engines.tflite.onnx2tf", str(job / "spec.json")]
     try:
         proc = subprocess.run(cmd, cwd=job, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:

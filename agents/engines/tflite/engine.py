@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from agents.engines.base import Artifact, Engine, Session, TensorInfo, short_message
-from agents.engines.tflite_convert import Layout, convert, converter_missing, converter_versions
+from agents.engines.tflite.convert import Layout, convert, converter_missing, converter_versions
 from agents.errors import EngineUnavailable, ModelError, UnsupportedVariant, UserError
 from agents.inputs import resolve_shapes
 

@@ -1,6 +1,6 @@
 """The conversion child of `tflite_convert`: onnx2tf, then the TFLite <-> ONNX tensor map.
 
-Run as `python -m agents.engines.tflite_onnx2tf SPEC.json` in the conversion's own directory;
+Run as `python -m agents.engines.tflite.onnx2tf SPEC.json` in the conversion's own directory;
 it writes `result.json` there: {"versions", "layout"} or {"unsupported": reason}. onnx2tf's
 own failures end the process with its message on stdout/stderr (it calls sys.exit).
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.engines.tflite_convert import converter_versions
+from agents.engines.tflite.convert import converter_versions
 
 # onnx2tf checks its conversion on sample images it downloads from GitHub into the working
 # directory when every input looks like an image; boards have no network, so a seeded stand-in

@@ -1,6 +1,6 @@
 """ONNX -> a TVM library for the host CPU (Relax ONNX frontend, `llvm` target), in a child process.
 
-The parent (`compile_library`) writes a spec and runs `python -m agents.engines.tvm_compile
+The parent (`compile_library`) writes a spec and runs `python -m agents.engines.tvm.compile
 SPEC.json` in the conversion's directory; the child imports the ONNX model with the inputs'
 concrete shapes, lowers it with Relax's CPU pipeline and exports `model.so`. A child, because
 TVM's compiler can abort or segfault on models it does not handle (a dead agent would be an
@@ -64,9 +64,9 @@ def compile_library(model_path: Path, inputs: list[TensorInfo], workdir: Path,
             "shapes": {t.name: list(t.shape) for t in inputs},
             "dtypes": {t.name: t.dtype for t in inputs}}
     (workdir / "spec.json").write_text(json.dumps(spec))
-    agents_root = str(Path(__file__).resolve().parents[2])
+    agents_root = str(Path(__file__).resolve().parents[3])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([agents_root, os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "agents.engines.tvm_compile", str(workdir / "spec.json")]
+    cmd = [sys.executable, "-m", "agents.engines.tvm.compile", str(workdir / "spec.json")]
     try:
         proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True,
                               timeout=TIMEOUT_S, errors="replace")

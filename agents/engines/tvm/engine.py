@@ -112,7 +112,7 @@ class TvmEngine(Engine):
             return _tvm().__version__
 
     def target(self, options: Any) -> str:
-        from agents.engines.tvm_compile import host_target
+        from agents.engines.tvm.compile import host_target
 
         t = host_target()
         return f"llvm -mcpu={t['mcpu']} cores={t['num-cores']} tvm {self.version()}"
@@ -127,7 +127,7 @@ class TvmEngine(Engine):
         if precision != "fp32":
             raise UnsupportedVariant(f"tvm: no {precision}; it does fp32")
         _tvm()
-        from agents.engines.tvm_compile import compile_library, host_target
+        from agents.engines.tvm.compile import compile_library, host_target
 
         inputs = onnx_graph.concrete_inputs(model_path, options.input_shapes)
         try:
