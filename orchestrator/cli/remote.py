@@ -1,4 +1,4 @@
-"""`bench submit|status|results|cancel` against a server (`--server`, `$BENCH_SERVER` or the
+"""`bench submit|status|results|cancel|dashboard` against a server (`--server`, `$BENCH_SERVER` or the
 config file): the same output as the embedded verbs, read over HTTP.
 
 `submit --wait` follows the study live: jobs per state, and each job that is leased or running
@@ -11,7 +11,6 @@ import json
 import time
 from datetime import datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from rich.console import Console, Group
@@ -20,68 +19,48 @@ from rich.table import Table
 from rich.text import Text
 
 from agents.errors import UserError
+from orchestrator.cli import columns
 from orchestrator.client import FINAL, Client
-from orchestrator.commands.queue import STATES
+from orchestrator.execute.policy import STATES
+from orchestrator.plan.study import Study
 
 DETACHED = 130
 
 
-def study_body(target: Path, flags: dict[str, Any]) -> tuple[Path | None, dict[str, Any]]:
-    """The model to upload and the study to send, from `bench submit`'s flags or a study file.
+def study_body(study: Study) -> tuple[Path, dict[str, Any]]:
+    """The model to upload and the API body of a study (from flags or a study file): the only
+    converter from a Study to the server's schema.
 
     Raises:
-        UserError: a study file with more than one model or with data files (not sent to a
-            server yet), or flags that do not parse.
+        UserError: more than one model, data or calibration files, or settings the server's
+            API does not take (yet).
     """
-    from orchestrator.cli import _split, parse_option, parse_shape
-
-    if target.suffix.lower() in (".yaml", ".yml"):
-        return _from_file(target, flags)
-    options: dict[str, dict[str, str]] = {}
-    for engine, key, value in map(parse_option, flags["option"]):
-        options.setdefault(engine, {})[key] = value
-    load = {k: v for k, v in (("requests", flags["requests"]), ("qps", flags["qps"]),
-                              ("latency_bound_ms", flags["latency_bound_ms"]),
-                              ("find_peak", flags["find_peak"] or None)) if v is not None}
-    body = {"devices": _split(flags["devices"]), "precisions": _split(flags["precisions"]),
-            "scenarios": _split(flags["scenarios"]), "spread": flags["spread"],
-            "priority": flags["priority"] or "interactive", "max_attempts": flags["max_attempts"],
-            "options": options, "load": load, "shapes": dict(map(parse_shape, flags["shape"])),
-            "run": {"warmup_s": flags["warmup"], "duration_s": flags["duration"],
-                    "iterations": flags["iterations"], "timeout_s": flags["timeout"]}}
-    for key, value in (("engines", _split(flags["engines"]) if flags["engines"] else None),
-                       ("batch_sizes", [int(b) for b in _split(flags["batch"])] if flags["batch"] else None),
-                       ("threads", flags["threads"]), ("name", flags["name"])):
-        if value is not None:
-            body[key] = value
-    return target, body
-
-
-def _from_file(path: Path, flags: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
-    from orchestrator.study import load_study
-
-    config = load_study(path)
-    if len(config.models) != 1 or any(m.files or m.npz or m.calibration for m in config.models):
-        raise UserError(f"{path}: a study sent to a server has one model and no input or "
-                        "calibration files (yet); submit each model on its own, or use --db")
-    model, length = config.models[0], config.length
-    body = {"name": config.name, "devices": config.devices, "engines": config.engines,
-            "precisions": config.precisions, "scenarios": config.scenarios,
-            "batch_sizes": config.batch_sizes, "spread": config.spread,
-            "priority": flags["priority"] or config.priority, "threads": config.threads,
-            "options": config.options, "load": config.load, "max_attempts": config.max_attempts,
-            "shapes": model.shapes,
+    if len(study.models) != 1 or any(m.files or m.npz or m.calibration for m in study.models):
+        raise UserError("a study sent to a server has one model and no input or calibration files "
+                        "(yet); submit each model on its own, or use --db")
+    local_only = [flag for flag, used in (("--power", study.power is not None and study.power.sensor != "none"),
+                                          ("--strict", study.strict),
+                                          ("--max-accuracy-drop", study.max_accuracy_drop is not None),
+                                          ("--no-accuracy", not study.accuracy_check),
+                                          ("--cache-dir", study.cache_dir is not None)) if used]
+    if local_only:
+        raise UserError(f"{', '.join(local_only)}: not sent to a server (yet); use --db")
+    model, length = study.models[0], study.length
+    body = {"name": study.name, "devices": study.devices, "engines": study.engines or None,
+            "precisions": study.precisions, "scenarios": study.scenarios,
+            "batch_sizes": study.batch_sizes, "spread": study.spread, "priority": study.priority,
+            "threads": study.threads, "options": study.options, "load": study.load,
+            "max_attempts": study.max_attempts, "shapes": model.shapes,
             "run": {"warmup_s": length.warmup_s, "duration_s": length.min_duration_s,
                     "iterations": length.min_iterations, "max_duration_s": length.max_duration_s,
                     "target_ci_pct": length.target_ci_pct, "timeout_s": length.timeout_s}}
     return model.path, {k: v for k, v in body.items() if v is not None}
 
 
-def submit(client: Client, out: Console, err: Console, target: Path, flags: dict[str, Any],
-           wait: bool) -> int:
+def submit(client: Client, out: Console, err: Console, study: Study, wait: bool) -> int:
     """Send a study; with `wait`, follow it and print its runs. Returns the exit code."""
-    model, body = study_body(target, flags)
-    if model is not None and not model.is_file():
+    model, body = study_body(study)
+    if not model.is_file():
         raise UserError(f"model file {model} not found")
     study = client.submit(model, body)
     out.print(f"queued study {study['id']} ({study['name']}) on {client.url}: {study['total']} job(s), "
@@ -97,7 +76,7 @@ def submit(client: Client, out: Console, err: Console, target: Path, flags: dict
         err.print(f"detached from study {study['id']}; it keeps running on the server: "
                   f"bench status {study['id']} --server {client.url}", markup=False, highlight=False)
         return DETACHED
-    results(client, out, "table", None, study["id"])
+    results(client, out, "table", None, study["id"], None)
     counts = final["counts"]
     out.print(f"study {final['id']}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
               markup=False, highlight=False)
@@ -169,15 +148,10 @@ def status(client: Client, out: Console, study_id: str | None) -> None:
     out.print(table)
 
 
-def results(client: Client, out: Console, fmt: str, last: int | None, study: str | None) -> None:
-    """Runs as a table, CSV or RunResult JSON, as `bench results` prints them.
-
-    Raises:
-        UserError: an unknown format or a negative count.
-    """
-    from orchestrator.commands.results import _TABLE, _cell, check_request
-
-    check_request(fmt, last)
+def results(client: Client, out: Console, fmt: str, last: int | None, study: str | None,
+            keys: list[str] | None) -> None:
+    """Runs as a table (`keys`: the columns, None: the default), CSV or RunResult JSON, as
+    `bench results` prints them."""
     runs = client.runs(last=last, full=fmt == "json", study=study)
     if fmt == "json":
         print(json.dumps([r["result"] for r in runs], indent=1))
@@ -188,14 +162,7 @@ def results(client: Client, out: Console, fmt: str, last: int | None, study: str
         from results.queries import RUN_COLUMNS
         print(pd.DataFrame.from_records(runs, columns=RUN_COLUMNS).to_csv(index=False), end="")
         return
-    table = Table(title=f"{len(runs)} run(s)")
-    for _, header in _TABLE:
-        table.add_column(header)
-    for r in runs:
-        row = SimpleNamespace(**{**r, "created_at": datetime.fromisoformat(r["created_at"])})
-        table.add_row(*[r["scenario_label"] if key == "scenario" else _cell(getattr(row, key))
-                        for key, _ in _TABLE])
-    out.print(table)
+    columns.print_runs(out, [{**r, "created_at": datetime.fromisoformat(r["created_at"])} for r in runs], keys)
 
 
 def cancel(client: Client, out: Console, target: str) -> None:
@@ -203,3 +170,22 @@ def cancel(client: Client, out: Console, target: str) -> None:
     done = client.cancel(target)
     out.print(f"{done['kind']} {target}: {done['cancelled']} queued job(s) cancelled, "
               f"{done['stopping']} running job(s) being stopped", markup=False, highlight=False)
+
+
+def dashboard(client, output: Path, study: str | None, slo_p99_ms: float | None) -> Path:
+    """`bench dashboard --study ID --server`: the server's study page, written to `output`.
+
+    Raises:
+        UserError: no --study (the server serves study pages), or the file cannot be written.
+    """
+    if not study:
+        raise UserError("with a server, give --study ID (the server serves study pages; "
+                        "use --db for the other pages)")
+    with client:
+        page = client.dashboard(study, slo_p99_ms)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(page, encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"cannot write {output}: {e.strerror}") from None
+    return output

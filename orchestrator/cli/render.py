@@ -1,8 +1,9 @@
-"""Terminal output: the live progress bar of a run and the tables of results."""
+"""Terminal output: the live progress of a run (a line per job) and of a study (a line per
+wait), and the table `bench run` ends with."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -10,12 +11,6 @@ from rich.table import Table
 
 from agents.scenarios import label as scenario_label
 from agents.spec import JobSpec, RunResult
-
-
-def stdout_console() -> Console:
-    """The console tables go to: full width in a terminal, 220 columns into a pipe or file."""
-    import sys
-    return Console() if sys.stdout.isatty() else Console(width=220)
 
 
 class JobProgress:
@@ -55,6 +50,44 @@ class JobProgress:
         if task is not None:
             self._progress.update(task, description=f"{self._labels[result.job_id]}: {_status(result)}",
                                   completed=1.0)
+
+
+class StudyProgress:
+    """A live progress line per wait on stderr (a study; then, for nightly, its confirmation
+    re-runs): jobs finished of all, and the jobs per state. Call it with (label, total) to
+    get the `on_step(counts)` callback of one wait."""
+
+    def __init__(self, console: Console | None = None):
+        self._console = console or Console(stderr=True)
+        self._bars: list[Progress] = []
+
+    def __call__(self, label: str, total: int) -> Callable[[dict[str, int]], None]:
+        from orchestrator.execute.policy import STATES
+
+        bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                       console=self._console)
+        task = bar.add_task(label, total=total)
+        bar.start()
+        self._bars.append(bar)
+
+        def show(counts: dict[str, int]) -> None:
+            finished = sum(counts.get(s, 0) for s in ("done", "failed", "cancelled"))
+            text = ", ".join(f"{counts[s]} {s}" for s in STATES if counts.get(s))
+            bar.update(task, completed=finished, description=f"{label}: {text}")
+            if finished >= total:
+                bar.stop()
+        return show
+
+    def close(self) -> None:
+        """Stop every line (a wait cut short leaves its line unfinished)."""
+        for bar in self._bars:
+            bar.stop()
+
+    def __enter__(self) -> StudyProgress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -1,9 +1,5 @@
-"""The server verbs of `bench`: `serve`, `token create|list|revoke`; and the remote side of
-`submit`, `status`, `results`, `cancel` when a server is configured (`--server`,
-`$BENCH_SERVER` or ~/.config/bench/config.toml; see orchestrator/client.py).
-
-Registered on the main app by `orchestrator/cli.py` (`register(app)`).
-"""
+"""`bench serve` (the team orchestrator: HTTP API, scheduler and dispatcher in one process) and
+`bench token create|list|revoke` (its API tokens)."""
 
 from __future__ import annotations
 
@@ -16,16 +12,14 @@ from typing import Optional
 import typer
 
 from agents.errors import UserError
-
-DB_HELP = "SQLAlchemy URL or SQLite path (default: $BENCH_DB, else ./bench.db)"
-SERVER_HELP = "a benchlab server URL (default: $BENCH_SERVER, else `server` in ~/.config/bench/config.toml)"
+from orchestrator.cli.common import DB_HELP, INV_HELP, stdout_console
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 token_app = typer.Typer(no_args_is_help=True, help="API tokens of `bench serve` (stored hashed).")
 
 
 def serve(
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
-    inventory: Optional[str] = typer.Option(None, "--inventory", "-i", help="inventory file (default: $BENCH_INVENTORY, else ./lab.yaml, else the device 'local')"),
+    inventory: Optional[str] = typer.Option(None, "--inventory", "-i", help=INV_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (0.0.0.0: every interface)"),
     port: int = typer.Option(8080, "--port", help="port to listen on (0: any free port; the URL is printed)"),
     models: Optional[Path] = typer.Option(None, "--models", help="where uploaded models are kept (default: $BENCH_MODEL_STORE, else ~/.cache/benchlab/models)"),
@@ -40,7 +34,7 @@ def serve(
     """Run the team orchestrator: the HTTP API, the scheduler and the dispatcher in one process."""
     import uvicorn
 
-    from orchestrator.dispatcher import DispatchConfig
+    from orchestrator.execute.dispatcher import DispatchConfig
     from orchestrator.server import ServerSettings, create_app
     from orchestrator.server.settings import default_model_store
 
@@ -106,7 +100,6 @@ def token_list(all_tokens: bool = typer.Option(False, "--all", help="revoked one
 
     from rich.table import Table
 
-    from orchestrator.render import stdout_console
     from results.auth import list_tokens
     from results.db import open_db
 
@@ -139,44 +132,3 @@ def register(app: typer.Typer) -> None:
     """Add `serve` and `token` to the `bench` app."""
     app.command()(serve)
     app.add_typer(token_app, name="token")
-
-
-def remote_client(server: str | None, db: str | None):
-    """A Client when a server is configured (`--server`, $BENCH_SERVER, the config file) and
-    `--db` is not given; else None (the embedded default)."""
-    from orchestrator.client import Client, resolve_server
-
-    ref = resolve_server(server, db)
-    return Client.from_ref(ref) if ref is not None else None
-
-
-def remote_submit(client, target: Path, flags: dict, wait: bool) -> None:
-    """`bench submit ... --server`: exit 2 when a job failed, 130 when detached."""
-    from rich.console import Console
-
-    from orchestrator.commands import remote
-    from orchestrator.render import stdout_console
-
-    with client:
-        code = remote.submit(client, stdout_console(), Console(stderr=True), target, flags, wait)
-    if code:
-        raise typer.Exit(code)
-
-
-def remote_dashboard(client, output: Path, study: str | None, slo_p99_ms: float | None) -> Path:
-    """`bench dashboard --study ID --server`: the server's study page, written to `output`.
-
-    Raises:
-        UserError: no --study (the server serves study pages), or the file cannot be written.
-    """
-    if not study:
-        raise UserError("with a server, give --study ID (the server serves study pages; "
-                        "use --db for the other pages)")
-    with client:
-        page = client.dashboard(study, slo_p99_ms)
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(page, encoding="utf-8")
-    except OSError as e:
-        raise UserError(f"cannot write {output}: {e.strerror}") from None
-    return output
