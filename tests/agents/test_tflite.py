@@ -213,7 +213,7 @@ def test_offline_keeps_several_interpreters_in_flight(tmp_path, job_for):
 def test_user_data_in_the_onnx_layout_is_transposed_for_a_converted_model(tflite_file, tmp_path, job_for):
     """--input data is given as the ONNX source takes it (NCHW); a converted TFLite model (NHWC)
     gets it transposed by the converter's recorded permutation. The layout file stands in for
-    onnx2tf's (same format as tflite_convert writes), beside a real NHWC .tflite."""
+    onnx2tf's (same format as tflite/convert.py writes), beside a real NHWC .tflite."""
     import json
 
     from agents.engines.tflite.convert import Layout

@@ -2,7 +2,7 @@
 
 Written against TensorRT 10 and 11. TensorRT 11 removed weak typing (BuilderFlag.FP16/INT8,
 the int8 calibrator, platform_has_fast_*): every network is strongly typed, so fp16 there means
-an ONNX graph converted to fp16 first, and int8 means Q/DQ nodes (see `trt_int8`). Which route
+an ONNX graph converted to fp16 first, and int8 means Q/DQ nodes (see `int8.py`). Which route
 a build took is written into the artifact's tool_versions.
 """
 

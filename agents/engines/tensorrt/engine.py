@@ -6,8 +6,8 @@ addresses, `execute_async_v3` on one non-default stream and the stream synchroni
 outputs (from page-locked host memory). Without it, inputs are on the device before timing and
 outputs stay there until `to_numpy`. CUDA events around the same work give the device time of
 each call, kept apart (`TrtSession.take_device_times_ms`) so the Session interface stays as it
-is. Modules: trt_build (plan), trt_int8 (int8 routes), trt_profile (shapes), trt_session
-(load and run), trt_cuda (CUDA runtime calls).
+is. Modules of this folder: build (plan), int8 (int8 routes), profile (shapes), session
+(load and run), cuda (CUDA runtime calls).
 
 Plans are not portable across GPUs or TensorRT versions: the target (GPU name, compute
 capability, TensorRT version) is part of the artifact's cache key. SDKs are imported lazily.

@@ -1,4 +1,4 @@
-"""The conversion child of `tflite_convert`: onnx2tf, then the TFLite <-> ONNX tensor map.
+"""The conversion child of `convert.py`: onnx2tf, then the TFLite <-> ONNX tensor map.
 
 Run as `python -m agents.engines.tflite.onnx2tf SPEC.json` in the conversion's own directory;
 it writes `result.json` there: {"versions", "layout"} or {"unsupported": reason}. onnx2tf's

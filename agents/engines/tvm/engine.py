@@ -6,7 +6,7 @@ the cache key's target is the LLVM CPU name, the core count and TVM's version. I
 baked in at compile time (`input_shapes`, filled from --shape). fp32 only: Relax's fp16
 rewrite (ToMixedPrecision) is made for GPU targets, and Relax has no post-training int8
 quantization (Relay's went with Relay); both are skipped with that reason. The operators are
-untuned (see tvm_compile), so TVM's latencies here are those of default schedules.
+untuned (see compile.py), so TVM's latencies here are those of default schedules.
 
 Timed call: `vm["main"](*inputs)` with the inputs already in TVM tensors (`prepare`); the
 outputs stay TVM tensors until `to_numpy`. Threads: TVM's runtime thread pool, sized by
