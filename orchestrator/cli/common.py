@@ -34,6 +34,19 @@ def remote_client(server: str | None, db: str | None):
     return Client.from_ref(ref) if ref is not None else None
 
 
+def on_server(server: str | None, db: str | None, call: Callable[[Any, Any], Any]) -> bool:
+    """When a server is configured (and --db not given), run `call(client, cli.remote)` against
+    it and return True; else return False: the verb runs on the embedded default."""
+    client = remote_client(server, db)
+    if client is None:
+        return False
+    from orchestrator.cli import remote
+
+    with client:
+        call(client, remote)
+    return True
+
+
 # The knobs `bench run` and `bench submit` share: one table, so no flag is written twice.
 # name (a field of plan.knobs.Flags) -> (type, default, flag spellings, help)
 KNOBS: dict[str, tuple[Any, Any, tuple[str, ...], str]] = {

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from agents.errors import UserError
 from orchestrator.cli.common import (DB_HELP, INV_HELP, RUN_KNOBS, SERVER_HELP, STUDY_KNOBS,
-                                     remote_client, stdout_console, with_knobs)
+                                     on_server, remote_client, stdout_console, with_knobs)
 
 
 @with_knobs(*RUN_KNOBS, *STUDY_KNOBS)
@@ -93,11 +93,8 @@ def status(study: Optional[str] = typer.Argument(None, help="a study id (default
     from results import fleet
     from results.db import open_db
 
-    client = remote_client(server, db)
-    if client is not None:
-        from orchestrator.cli import remote
-        with client:
-            return remote.status(client, stdout_console(), study)
+    if on_server(server, db, lambda client, remote: remote.status(client, stdout_console(), study)):
+        return
     engine, console = open_db(db), stdout_console()
     if study is None:
         table = Table(title="recent studies")
@@ -142,11 +139,8 @@ def cancel(target: str = typer.Argument(..., help="a study id or a job id"),
     from results import fleet
     from results.db import open_db
 
-    client = remote_client(server, db)
-    if client is not None:
-        from orchestrator.cli import remote
-        with client:
-            return remote.cancel(client, stdout_console(), target)
+    if on_server(server, db, lambda client, remote: remote.cancel(client, stdout_console(), target)):
+        return
     kind, counts = fleet.cancel(open_db(db), target, time.time())
     stdout_console().print(f"{kind} {target}: {counts['cancelled']} queued job(s) cancelled, "
                            f"{counts['stopping']} running job(s) being stopped")

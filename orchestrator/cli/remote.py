@@ -181,8 +181,7 @@ def dashboard(client, output: Path, study: str | None, slo_p99_ms: float | None)
     if not study:
         raise UserError("with a server, give --study ID (the server serves study pages; "
                         "use --db for the other pages)")
-    with client:
-        page = client.dashboard(study, slo_p99_ms)
+    page = client.dashboard(study, slo_p99_ms)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(page, encoding="utf-8")

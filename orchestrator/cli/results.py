@@ -13,7 +13,7 @@ from rich.table import Table
 
 from agents.errors import UserError
 from orchestrator.cli import columns
-from orchestrator.cli.common import DB_HELP, SERVER_HELP, remote_client, stdout_console
+from orchestrator.cli.common import DB_HELP, SERVER_HELP, on_server, stdout_console
 
 FORMATS = ("table", "csv", "json")
 
@@ -30,11 +30,9 @@ def results(
     """Show stored runs."""
     check_request(fmt, last)
     keys = columns.choose(cols, wide)
-    client = remote_client(server, db)
-    if client is not None:
-        from orchestrator.cli import remote
-        with client:
-            return remote.results(client, stdout_console(), fmt, last or None, study, keys)
+    if on_server(server, db, lambda client, remote: remote.results(client, stdout_console(), fmt,
+                                                                   last or None, study, keys)):
+        return
     show(stdout_console(), db, last or None, fmt, study, keys)
 
 
@@ -167,10 +165,7 @@ def dashboard(
     """Write a self-contained HTML dashboard (opens offline) and print its path."""
     from orchestrator.dashboard import DashboardRequest, write
 
-    client = remote_client(server, db)
-    if client is not None:
-        from orchestrator.cli import remote
-        print(remote.dashboard(client, output, study, slo_p99_ms))
+    if on_server(server, db, lambda client, remote: print(remote.dashboard(client, output, study, slo_p99_ms))):
         return
     print(write(DashboardRequest(output=output, study=study, suite=suite, run=run_ref, latest=latest,
                                  all_runs=all_runs, slo_p99_ms=slo_p99_ms, db=db)))
