@@ -57,7 +57,7 @@ def submit(
 
 def _study(target: Path, knobs):
     """The study of a study file (its priority replaced by --priority), or of a model file and
-    the knobs. A server chooses the engines itself when none are given."""
+    the knobs."""
     from orchestrator.plan.knobs import study_from_flags
 
     if target.suffix.lower() in (".yaml", ".yml"):
