@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agents.errors import UserError
 from agents.spec import PowerSpec, RunLength
-
-if TYPE_CHECKING:
-    from orchestrator.plan.study import Study
+from inventory.yamlsrc import Where
+from orchestrator.plan.study import ModelEntry, Study
 
 
 def split_list(text: str | None) -> list[str]:
@@ -179,7 +178,7 @@ def load_settings(flags: Flags) -> dict[str, Any]:
             if v is not None}
 
 
-def study_from_flags(target: Path, flags: Flags, verb: str) -> "Study":
+def study_from_flags(target: Path, flags: Flags, verb: str) -> Study:
     """The study a model file and the flags describe, checked as far as it can be without the
     inventory: run length, names and load settings first (in the flags' wording: "unknown
     precision 'fp64'"), then `Study.check`. The model itself is read later (enqueue.check).
@@ -192,10 +191,8 @@ def study_from_flags(target: Path, flags: Flags, verb: str) -> "Study":
     Raises:
         UserError: a flag that does not parse or a bad value, one line.
     """
-    from inventory.yamlsrc import Where
-    from orchestrator.plan import jobs
+    from orchestrator.plan import jobs  # engines and model files: numpy, imported only when used
     from orchestrator.plan.scenarios import check_flags
-    from orchestrator.plan.study import ModelEntry, Study
 
     model = ModelEntry(target, shapes=parse_shapes(flags.shape), files=parse_pairs(flags.input, "--input"),
                        npz=str(flags.inputs) if flags.inputs else None,
