@@ -32,12 +32,10 @@ def submit(
     from orchestrator import enqueue
     from results.db import open_db
 
-    study = _study(target, knobs)
     client = remote_client(server, db)
+    study = _study(target, knobs, remote=client is not None)
     if client is not None:  # a server queues and runs it (`--wait` follows it from here)
         from orchestrator.cli import remote
-        if knobs.engines is None and target.suffix.lower() not in (".yaml", ".yml"):
-            study.engines = []  # the server picks what its devices have, not what is installed here
         with client:
             code = remote.submit(client, stdout_console(), Console(stderr=True), study, wait)
         raise typer.Exit(code)
@@ -55,9 +53,13 @@ def submit(
         raise typer.Exit(2)
 
 
-def _study(target: Path, knobs):
+def _study(target: Path, knobs, remote: bool):
     """The study of a study file (its priority replaced by --priority), or of a model file and
-    the knobs."""
+    the knobs. Sent to a server without --engines, it names none: the server picks what its
+    devices have, whatever is installed here (the flags are checked against every known engine)."""
+    from dataclasses import replace
+
+    from agents.engines import known_engines
     from orchestrator.plan.knobs import study_from_flags
 
     if target.suffix.lower() in (".yaml", ".yml"):
@@ -65,7 +67,11 @@ def _study(target: Path, knobs):
         study = load_study(target)
         study.priority = knobs.priority or study.priority
         return study
-    return study_from_flags(target, knobs, "submit")
+    if not (remote and knobs.engines is None):
+        return study_from_flags(target, knobs, "submit")
+    study = study_from_flags(target, replace(knobs, engines=",".join(known_engines())), "submit")
+    study.engines = []
+    return study
 
 
 def _wait_and_show(done, out: Console) -> bool:
