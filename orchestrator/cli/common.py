@@ -50,7 +50,7 @@ def on_server(server: str | None, db: str | None, call: Callable[[Any, Any], Any
 # The knobs `bench run` and `bench submit` share: one table, so no flag is written twice.
 # name (a field of plan.knobs.Flags) -> (type, default, flag spellings, help)
 KNOBS: dict[str, tuple[Any, Any, tuple[str, ...], str]] = {
-    "engines": (Optional[str], None, ("--engine", "--engines", "-e"), "comma-separated engines (default: every engine installed here)"),
+    "engines": (Optional[str], None, ("--engine", "--engines", "-e"), "comma-separated engines (default: every engine installed here; with --server: what its devices have)"),
     "precisions": (str, "fp32", ("--precision", "--precisions", "-p"), "comma-separated precisions: fp32, fp16, bf16, int8"),
     "scenarios": (str, "single-stream", ("--scenario", "--scenarios"), "comma-separated: single-stream, offline, server"),
     "batch": (Optional[str], None, ("--batch",), "comma-separated batch sizes: dim 0 of every input whose dim 0 is dynamic"),
@@ -90,7 +90,8 @@ RUN_KNOBS = tuple(k for k in KNOBS if k not in STUDY_KNOBS)
 
 def with_knobs(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give a verb the knobs `names` (keys of KNOBS) as options; they reach it as one
-    `knobs: plan.knobs.Flags` argument. The verb's own parameters keep their place in front."""
+    `knobs: plan.knobs.Flags` argument. Options are listed: the verb's arguments, the knobs,
+    then the verb's own options."""
     def decorate(verb: Callable[..., Any]) -> Callable[..., Any]:
         from orchestrator.plan.knobs import Flags
 
