@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.engines.base import Session, TensorInfo
+from agents.engines.base import Session
 from agents.inputs import make_input_sets, resolve_shapes
 from agents.spec import JobSpec
 
@@ -62,9 +62,9 @@ def _no_reference(spec: JobSpec) -> str | None:
 
 
 def _reference_feeds(ref: Any, spec: JobSpec, user_data: dict) -> tuple[list[dict], list[str]]:
-    from agents.engines.onnxruntime import _dims, _dtype
+    from agents.engines.onnxruntime.types import ort_infos
 
-    infos = [TensorInfo(i.name, _dtype(i.type), tuple(_dims(i.shape))) for i in ref.get_inputs()]
+    infos = ort_infos(ref.get_inputs())
     data_shapes = {k: list(v.shape) for k, v in user_data.items()}
     shapes = resolve_shapes(infos, {**spec.inputs.shapes, **data_shapes})
     sets = make_input_sets(infos, shapes, user_data, min(spec.inputs.sets, MAX_SETS), spec.inputs.seed)

@@ -119,7 +119,7 @@ def precisions(name: str, offered: tuple) -> Dict[str, Dict[str, Any]]:
 
 
 def _tflite_converter() -> Dict[str, Any]:
-    from agents.engines.tflite_convert import converter_missing
+    from agents.engines.tflite.convert import converter_missing
 
     why = converter_missing()
     return {"available": True} if why is None else {"available": False, "reason": why}

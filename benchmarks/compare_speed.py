@@ -24,11 +24,11 @@ from sqlalchemy.engine import Engine
 
 from agents.runner import sha256_file
 from agents.spec import JobSpec, ModelRef, RunLength, RunResult, Variant
-from orchestrator import zoo
+import zoo
 from orchestrator.nightly.judge import judge, settle
 from orchestrator.nightly.run import collect, store
 from orchestrator.nightly.suite import Suite
-from orchestrator.study import StudyConfig
+from orchestrator.plan.study import Study
 from orchestrator.transports.local import LocalTransport
 from results import verdicts
 from results.baseline import device_state, reference_sample, series_title, suite_series, toolchain
@@ -141,7 +141,7 @@ def time_compare(engine: Engine, suite: str, study: str, repeat: int) -> dict[st
     """Median seconds of the compare stage (collect + baselines + judge) over `repeat` runs,
     and of filing tonight's runs and storing the verdicts once."""
     s = Suite(name=suite, path=Path("speed.yaml"),
-              study=StudyConfig(models=[], devices=["local"], engines=["onnxruntime"]), runs=30)
+              study=Study(models=[], devices=["local"], engines=["onnxruntime"]), runs=30)
     times, cpu, stages, flagged = [], [], [], 0
     for _ in range(repeat):
         t0, c0 = time.perf_counter(), time.process_time()

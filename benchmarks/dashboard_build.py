@@ -39,7 +39,7 @@ import numpy as np
 from _common import BIN, markdown_table, positive_int, run_tool, write_json
 
 from agents.spec import RunResult
-from orchestrator import zoo
+import zoo
 from results.db import open_db
 from results.ingest import ingest
 from results.queries import run_results

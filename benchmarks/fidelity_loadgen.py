@@ -4,7 +4,7 @@ Measures one zoo model (default `resnet`, batch 1) two ways:
 
     bench run MODEL --engine onnxruntime --scenario single-stream --threads N --duration D --json
     LoadGen SingleStream, PerformanceOnly, min_duration D, driving benchlab's own ONNX Runtime
-    session (agents.engines.onnxruntime, threads N: the same SessionOptions) in a fresh process
+    session (agents.engines.onnxruntime.engine, threads N: the same SessionOptions) in a fresh process
 
 LoadGen issues one query at a time; the SUT's issue callback runs `session.infer` on the
 query's input set (8 distinct sets made by benchlab's own generator, as `bench run` rotates)
@@ -42,7 +42,7 @@ from typing import Any
 
 from _common import (bench_run_cmd, bench_run_json, markdown_table, median, positive_float,
                      positive_int, run_tool, write_json)
-from orchestrator import zoo
+import zoo
 
 TARGET_PCT = 3.0
 WARMUP_S = 1.0

@@ -41,7 +41,7 @@ from typing import Any
 from _common import (BIN, bench_run_cmd, bench_run_json, markdown_table, median, positive_float,
                      positive_int, run_tool, write_json)
 from fidelity_openvino import COMPARED, _normal, parse_config, parse_report
-from orchestrator import zoo
+import zoo
 
 TARGET_RATIO = 0.97
 _NIREQ = re.compile(r"Start inference asynchronously, (\d+) inference requests")

@@ -54,7 +54,7 @@ from typing import Any
 
 from _common import (one_line_errors, BIN, bench_run_cmd, bench_run_json, markdown_table, median, positive_float,
                      positive_int, run_tool, write_json)
-from orchestrator import zoo
+import zoo
 
 TARGET_PCT = 3.0
 COMPARED = ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT",

@@ -1,6 +1,6 @@
 """Fidelity of benchlab's TFLite (LiteRT) latency against LiteRT's own `litert-benchmark`.
 
-Measures the zoo CNN (orchestrator/zoo_tflite.py; by default at 224x224x3, width 32, 2 blocks,
+Measures the zoo CNN (zoo/tflite.py; by default at 224x224x3, width 32, 2 blocks,
 about 1.5 ms on this CPU, so litert-benchmark's 0.01 ms rounding weighs at most 0.4 %) with the
 same .tflite file and thread count through both tools:
 
@@ -44,7 +44,7 @@ from typing import Any
 
 from _common import (one_line_errors, BIN, bench_run_cmd, bench_run_json, markdown_table, median, positive_float,
                      positive_int, run_tool, write_json)
-from orchestrator import zoo_tflite
+from zoo import tflite as zoo_tflite
 
 TARGET_PCT = 3.0
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from agents.runner import sha256_file  # noqa: E402
 from agents.spec import JobSpec, ModelRef, PowerSpec, RunLength, Variant  # noqa: E402
-from orchestrator import zoo  # noqa: E402
+import zoo  # noqa: E402
 
 
 def main() -> int:

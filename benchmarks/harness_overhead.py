@@ -52,7 +52,7 @@ from agents import harness
 from agents.engines import get_engine
 from agents.inputs import make_input_sets
 from agents.spec import RunLength
-from orchestrator import zoo
+import zoo
 
 TARGET_US = 5.0
 SHAPE = (1, 16)

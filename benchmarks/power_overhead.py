@@ -21,7 +21,7 @@ from pathlib import Path
 from _common import (bench_run_cmd, bench_run_json, markdown_table, median, positive_float,
                      positive_int, write_json)
 
-from orchestrator import zoo
+import zoo
 
 
 def _hwmon_tree(root: Path) -> Path:

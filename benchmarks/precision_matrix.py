@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from _common import BIN, markdown_table, positive_float, positive_int, run_tool, write_json
 
-from orchestrator import zoo
+import zoo
 
 
 def _measure(model: str, args, tmp: Path) -> list[dict]:

@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import markdown_table, one_line_errors, positive_float, positive_int, write_json  # noqa: E402
 from agents.runner import sha256_file  # noqa: E402
 from agents.spec import JobSpec, ModelRef, RunLength, RunResult, Variant  # noqa: E402
-from orchestrator import zoo  # noqa: E402
+import zoo  # noqa: E402
 from orchestrator.nightly.judge import SeriesNight, decide, judge, settle  # noqa: E402
 from orchestrator.nightly.run import member_row  # noqa: E402
 from orchestrator.transports.local import LocalTransport  # noqa: E402

@@ -15,7 +15,7 @@ the jobs are in retry backoff or avoid a device; 30 % of the devices hold a last
   pass, since tracing slows it down) and the process's peak RSS.
 
 Enqueue (database): a study of N jobs (100,000) expanded from one JobSpec template the way
-`bench submit` does (`orchestrator.expand`), then `results.queue.enqueue` (one transaction,
+`bench submit` does (`orchestrator.plan.expand`), then `results.queue.enqueue` (one transaction,
 bulk inserts) on a SQLite file and on PostgreSQL (a scratch database on the server of
 `--pg-url`, dropped afterwards); also how long the dispatcher's read of the queue takes.
 
@@ -43,7 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import markdown_table, positive_int, write_json  # noqa: E402
-from orchestrator.scheduler import DeviceState, Lease, QueuedJob, schedule  # noqa: E402
+from orchestrator.execute.scheduler import DeviceState, Lease, QueuedJob, schedule  # noqa: E402
 
 KINDS = [("cpu", frozenset({"onnxruntime", "openvino"}), 0.4),
          ("jetson", frozenset({"tensorrt", "onnxruntime"}), 0.4),
@@ -131,22 +131,22 @@ def memory(jobs, devices) -> dict[str, Any]:
 
 def enqueue_rate(url: str, n: int) -> dict[str, Any]:
     """Expand a study of n jobs from one template and enqueue it; also read the queue back."""
-    from orchestrator.expand import Prepared, Template, expand
-    from orchestrator.study import ModelEntry, StudyConfig
+    from orchestrator.plan.expand import Prepared, Template, expand
+    from orchestrator.plan.study import ModelEntry, Study
     from results import queue
     from results.db import open_db
-    from results.models import Study
+    from results.models import Study as StudyRow
     from inventory.model import Device
 
     template = Template(spec=_template_spec(), engine="onnxruntime", artifact="k")
     devices = [Device(name=f"d{i:05d}") for i in range(n // 10)]
-    config = StudyConfig(models=[ModelEntry(Path("m.onnx"))], devices=["all"], engines=["onnxruntime"])
+    config = Study(models=[ModelEntry(Path("m.onnx"))], devices=["all"], engines=["onnxruntime"])
     prepared = Prepared(config, [("all", devices)], [template] * 10)  # 10 variants x n/10 devices
     db = open_db(url)
     t0 = time.perf_counter()
     items, _ = expand(prepared, "bench", {d.name: frozenset({"onnxruntime"}) for d in devices})
     t1 = time.perf_counter()
-    queue.enqueue(db, Study(id=uuid.uuid4().hex[:12], name="bench"), items, 1, time.time())
+    queue.enqueue(db, StudyRow(id=uuid.uuid4().hex[:12], name="bench"), items, 1, time.time())
     t2 = time.perf_counter()
     rows = queue.queued(db)
     t3 = time.perf_counter()

@@ -98,7 +98,7 @@ def submit_to_first_job(db: str, tmp: Path, rounds: int) -> dict[str, Any]:
     import httpx
     import sqlalchemy as sa
 
-    from orchestrator import zoo
+    import zoo
     model = zoo.save("mlp", tmp / "mlp.onnx", batch=1)
     tok = token(db)
     proc, url = serve(db, tmp / "models")
@@ -189,7 +189,7 @@ def sample_run() -> tuple[dict[str, Any], bytes]:
 
     from agents.spec import RunResult
     with tempfile.TemporaryDirectory() as tmp:
-        from orchestrator import zoo
+        import zoo
         model = zoo.save("mlp", Path(tmp) / "mlp.onnx", batch=1)
         out = subprocess.run([str(BIN / "bench"), "run", str(model), "--engine", "onnxruntime", "--duration",
                               "0.1", "--iterations", "1000", "--warmup", "0.05", "--json", "--db",

@@ -27,7 +27,7 @@ from _common import markdown_table, positive_int, write_json
 
 from agents.runner import sha256_file
 from agents.spec import JobSpec, ModelRef, RunLength, Variant
-from orchestrator import zoo
+import zoo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/orchestrator/transports"))
 

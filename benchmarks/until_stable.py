@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from _common import bench_run_cmd, bench_run_json, markdown_table, positive_float, positive_int, write_json
 from agents.spec import decode_latencies
-from orchestrator import zoo
+import zoo
 
 TARGET_PCT = 1.0
 

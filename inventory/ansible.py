@@ -12,7 +12,8 @@ Other Ansible vars are Ansible's business and are ignored; an unknown `benchlab_
 from __future__ import annotations
 
 from inventory import fields as F
-from inventory.model import COMMON_KEYS, TRANSPORT_KEYS, Device, Inventory, parse_device
+from inventory.model import (COMMON_KEYS, TRANSPORT_KEYS, Device, Inventory, finish_inventory,
+                             parse_device)
 from inventory.yamlsrc import LMap, Where
 
 _CONNECTION = {"ansible_host": "host", "ansible_port": "port", "ansible_user": "user",
@@ -28,8 +29,6 @@ def read_ansible(data, where: Where) -> Inventory:
     Raises:
         InventoryError: a malformed group or host, or a bad `benchlab_` var, with its line.
     """
-    from inventory.loader import finish_inventory
-
     top = F.mapping(data, where)
     hosts: dict[str, tuple[LMap, int]] = {}
     groups: dict[str, list[str]] = {}

@@ -6,12 +6,12 @@ none of them the fleet is the single device `local` (this machine).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
 from inventory import fields as F
-from inventory.model import LOCAL_DEVICE, Device, Inventory, parse_device
+from inventory.ansible import read_ansible
+from inventory.model import LOCAL_DEVICE, Device, Inventory, finish_inventory, parse_device
 from inventory.yamlsrc import LMap, LSeq, Where, load_yaml
 
 TOP_KEYS = ("devices", "groups", "defaults", "ansible")
@@ -38,7 +38,6 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
         return Inventory(devices={"local": LOCAL_DEVICE})
     data = load_yaml(chosen)
     if _is_ansible(data):
-        from inventory.ansible import read_ansible
         return read_ansible(data, Where(str(chosen)))
     return read_benchlab(data, chosen)
 
@@ -65,7 +64,7 @@ def read_benchlab(data, path: Path) -> Inventory:
         merged = _with_defaults(item, defaults, where.at(line))
         _add(devices, parse_device(merged, where.at(line)), where.at(line))
     _read_groups(top.get("groups"), devices, groups, where.at(top.line_of("groups")))
-    return _finish(devices, groups, str(path))
+    return finish_inventory(devices, groups, str(path))
 
 
 def _items(value, where: Where) -> list[tuple[LMap, int]]:
@@ -93,7 +92,6 @@ def _add(devices: dict[str, Device], device: Device, where: Where) -> None:
 
 
 def _merge_ansible(top: LMap, path: Path, devices: dict, groups: dict, where: Where) -> None:
-    from inventory.ansible import read_ansible
     w = where.at(top.line_of("ansible"), field="ansible")
     for rel in F.strings(top["ansible"], w):
         file = (path.parent / rel).expanduser()
@@ -113,18 +111,3 @@ def _read_groups(value, devices: dict[str, Device], groups: dict[str, list[str]]
                 from inventory.selectors import nearest
                 raise w.error(f"unknown device '{name}'{nearest(name, list(devices), 'devices')}")
             groups.setdefault(group, []).append(name)
-
-
-def _finish(devices: dict[str, Device], groups: dict[str, list[str]], source: str) -> Inventory:
-    frozen = {g: tuple(dict.fromkeys(names)) for g, names in groups.items()}
-    member_of: dict[str, list[str]] = {}
-    for group, names in frozen.items():
-        for name in names:
-            member_of.setdefault(name, []).append(group)
-    devices = {n: dataclasses.replace(d, groups=tuple(member_of.get(n, ()))) for n, d in devices.items()}
-    return Inventory(devices=devices, groups=frozen, source=source)
-
-
-def finish_inventory(devices: dict[str, Device], groups: dict[str, list[str]], source: str) -> Inventory:
-    """Freeze devices and groups into an Inventory, recording each device's groups."""
-    return _finish(devices, groups, source)

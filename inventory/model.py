@@ -6,7 +6,7 @@ the inventory holds the common fields and the fields of its transport, nothing e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agents.spec import PowerSpec
@@ -102,6 +102,17 @@ class Inventory:
     devices: dict[str, Device]
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     source: str = "built-in"
+
+
+def finish_inventory(devices: dict[str, Device], groups: dict[str, list[str]], source: str) -> Inventory:
+    """Freeze devices and groups into an Inventory, recording each device's groups."""
+    frozen = {g: tuple(dict.fromkeys(names)) for g, names in groups.items()}
+    member_of: dict[str, list[str]] = {}
+    for group, names in frozen.items():
+        for name in names:
+            member_of.setdefault(name, []).append(group)
+    devices = {n: replace(d, groups=tuple(member_of.get(n, ()))) for n, d in devices.items()}
+    return Inventory(devices=devices, groups=frozen, source=source)
 
 
 LOCAL_DEVICE = Device(name="local", tags=("local",), source="built-in (no inventory file)")

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 from agents.errors import UserError
+from results.connect import connect, resolve_url, sqlite_pragmas
 
 SCRIPTS = Path(__file__).resolve().parent / "alembic"
 VERSIONS = SCRIPTS / "versions"
@@ -111,8 +112,7 @@ def _sqlite_locking(engine: Engine) -> Engine:
 
     @event.listens_for(locking, "connect")
     def _manual(dbapi_conn, record):  # let SQLAlchemy's BEGIN below be the only one
-        from results.db import _sqlite_pragmas
-        _sqlite_pragmas(dbapi_conn, record)
+        sqlite_pragmas(dbapi_conn, record)
         dbapi_conn.isolation_level = None
 
     @event.listens_for(locking, "begin")
@@ -182,9 +182,8 @@ def _ignorable(diff) -> bool:
 
 
 def _scratch_engine(tmp: str) -> Engine:
-    from results.db import _engine
     load_models()
-    engine = _engine(f"sqlite:///{tmp}/scratch.db")
+    engine = connect(f"sqlite:///{tmp}/scratch.db")
     upgrade(engine, unrevised=False)
     return engine
 
@@ -197,7 +196,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-m", "--message", help="revision: what it changes")
     parser.add_argument("--db", help="current/upgrade/check: SQLAlchemy URL or SQLite path")
     args = parser.parse_args(argv)
-    from results.db import _engine, resolve_url
 
     if args.action == "revision":
         if not args.message:
@@ -212,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.action == "check":
         if args.db:
-            engine = _engine(resolve_url(args.db))
+            engine = connect(resolve_url(args.db))
             upgrade(engine, unrevised=False)
             diffs = differences(engine)
         else:
@@ -223,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         print("models match the head revision" if not diffs else
               f"{len(diffs)} difference(s): run `python -m results.migrations revision -m ...`")
         return 1 if diffs else 0
-    engine = _engine(resolve_url(args.db))
+    engine = connect(resolve_url(args.db))
     if args.action == "upgrade":
         upgrade(engine)
     with engine.connect() as conn:

@@ -6,6 +6,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from agents.scenarios import label as scenario_text
 from agents.spec import RunResult
 from results.ingest import stored_result
 from results.models import Job, Run
@@ -55,3 +56,12 @@ def runs_frame(engine: Engine, **filters) -> pd.DataFrame:
 def run_results(engine: Engine, **filters) -> list[RunResult]:
     """The full RunResults (raw latencies included) of stored runs, oldest first."""
     return [stored_result(r) for r in select_runs(engine, **filters)]
+
+
+def scenario_label(run) -> str:
+    """`offline b8 x4`, `server 200 qps x2`: from a run's columns (scenario, batch) and its
+    metrics JSON (a throughput-mode latency must not read as a single-stream one)."""
+    m = run.metrics or {}
+    return scenario_text(run.scenario, run.batch or 1,
+                         m.get("requests_in_flight") if run.scenario != "single-stream" else None,
+                         m.get("target_qps"), m.get("peak_qps"), m.get("peak_steps") is not None)

@@ -87,8 +87,9 @@ def _row(item: QueueItem, study_id: str, priority: int, now: float, position: in
             "max_attempts": max_attempts, "cancel_requested": False}
 
 
-def queued(engine: Engine) -> list[Any]:
-    """The scheduler's queued jobs in queue order (class, enqueue time, study, position).
+def queued(engine: Engine, study_id: str | None = None) -> list[Any]:
+    """The scheduler's queued jobs in queue order (class, enqueue time, study, position); of
+    one study only when `study_id` is given.
 
     Rows: id, study_id, engine, pool_id, priority, artifact_key, not_before_s, avoid.
     """
@@ -96,8 +97,17 @@ def queued(engine: Engine) -> list[Any]:
                 JOB.c.artifact_key, JOB.c.not_before_s, JOB.c.avoid)
          .where(JOB.c.state == "queued", JOB.c.priority.is_not(None))
          .order_by(JOB.c.priority, JOB.c.queued_s, JOB.c.study_id, JOB.c.position))
+    if study_id is not None:
+        q = q.where(JOB.c.study_id == study_id)
     with engine.connect() as conn:
         return list(conn.execute(q))
+
+
+def study_spec(engine: Engine, study_id: str) -> dict[str, Any]:
+    """What a study row says it asked for (its `spec`), {} for an unknown study."""
+    with engine.connect() as conn:
+        spec = conn.execute(select(Study.__table__.c.spec).where(Study.__table__.c.id == study_id)).scalar()
+    return dict(spec or {})
 
 
 def last_served(engine: Engine) -> dict[str, float]:

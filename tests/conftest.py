@@ -13,7 +13,7 @@ import pytest
 
 from agents.runner import sha256_file
 from agents.spec import JobSpec, ModelRef, RunLength, Variant
-from orchestrator import zoo
+import zoo
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("BENCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

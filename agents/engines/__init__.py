@@ -6,30 +6,28 @@ Third parties register through the `benchlab.engines` entry-point group.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
-from agents.compat import entry_points
 from agents.errors import UserError
+from agents.registry import Registry
 
 if TYPE_CHECKING:  # base imports numpy; the probe lists engine names on boards without it
     from agents.engines.base import Engine
 
-_BUILTIN = {
-    "mnn": "agents.engines.mnn:MnnEngine",
-    "ncnn": "agents.engines.ncnn:NcnnEngine",
-    "onnxruntime": "agents.engines.onnxruntime:OnnxRuntimeEngine",
-    "openvino": "agents.engines.openvino:OpenVinoEngine",
-    "tensorrt": "agents.engines.tensorrt:TensorRtEngine",
-    "tflite": "agents.engines.tflite:TfliteEngine",
-    "tvm": "agents.engines.tvm:TvmEngine",
-}
-_EXTRA: dict[str, Callable[[], Engine]] = {}
-_ENTRY_POINTS_LOADED = False
-
 
 class UnknownEngine(UserError):
     """An engine name that no built-in or plug-in provides."""
+
+
+ENGINES: Registry[Callable[[], Engine]] = Registry("engine", "benchlab.engines", {
+    "mnn": "agents.engines.mnn.engine:MnnEngine",
+    "ncnn": "agents.engines.ncnn.engine:NcnnEngine",
+    "onnxruntime": "agents.engines.onnxruntime.engine:OnnxRuntimeEngine",
+    "openvino": "agents.engines.openvino.engine:OpenVinoEngine",
+    "tensorrt": "agents.engines.tensorrt.engine:TensorRtEngine",
+    "tflite": "agents.engines.tflite.engine:TfliteEngine",
+    "tvm": "agents.engines.tvm.engine:TvmEngine",
+}, error=UnknownEngine)
 
 
 def register(name: str, factory: Callable[[], Engine]) -> None:
@@ -38,41 +36,18 @@ def register(name: str, factory: Callable[[], Engine]) -> None:
     Raises:
         ValueError: the name is already taken.
     """
-    if name in _BUILTIN or name in _EXTRA:
-        raise ValueError(f"engine '{name}' is already registered")
-    _EXTRA[name] = factory
+    ENGINES.register(name, factory)
 
 
 def known_engines() -> list[str]:
     """Every engine name, sorted (installed or not)."""
-    _load_entry_points()
-    return sorted({*_BUILTIN, *_EXTRA})
+    return ENGINES.names()
 
 
 def get_engine(name: str) -> Engine:
-    """The engine called `name`.
+    """A new instance of the engine called `name`.
 
     Raises:
         UnknownEngine: no such engine, with the known names.
     """
-    _load_entry_points()
-    if name in _BUILTIN:
-        module, cls = _BUILTIN[name].split(":")
-        return getattr(importlib.import_module(module), cls)()
-    if name in _EXTRA:
-        return _EXTRA[name]()
-    raise UnknownEngine(f"unknown engine '{name}'; known: {', '.join(known_engines())}")
-
-
-def _load_entry_points() -> None:
-    global _ENTRY_POINTS_LOADED
-    if _ENTRY_POINTS_LOADED:
-        return
-    _ENTRY_POINTS_LOADED = True
-    for ep in entry_points("benchlab.engines"):
-        if ep.name not in _BUILTIN and ep.name not in _EXTRA:
-            _EXTRA[ep.name] = _factory(ep)
-
-
-def _factory(ep: Any) -> Callable[[], Engine]:
-    return lambda: ep.load()()
+    return ENGINES.get(name)()

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from agents.engines.base import TensorInfo
-from agents.engines.trt_profile import format_shapes, parse_shapes
+from agents.engines.shapes import format_shapes, parse_shapes
 from agents.errors import ModelError
 from agents.inputs import resolve_shapes
 

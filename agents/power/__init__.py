@@ -10,35 +10,17 @@ Nothing here imports a vendor SDK. Third parties register a `PowerSensor` subcla
 
 from __future__ import annotations
 
-import importlib
 import time
-from importlib.metadata import EntryPoint
-from typing import Any, Callable
+from typing import Any
 
-from agents.compat import entry_points
-from agents.options import build_options
 from agents.errors import UserError
+from agents.options import build_options
+from agents.power import registry
 from agents.power.base import Clock, PowerSensor, Reading
+from agents.power.registry import SPECIAL, UnknownSensor
 
-__all__ = ["PowerSensor", "Reading", "UnknownSensor", "check_options", "get_sensor",
+__all__ = ["PowerSensor", "Reading", "SPECIAL", "UnknownSensor", "check_options", "get_sensor",
            "known_sensors", "register", "sensor_class"]
-
-_BUILTIN = {
-    "hwmon": "agents.power.hwmon:HwmonSensor",
-    "jetson": "agents.power.jetson:JetsonSensor",
-    "meter": "agents.power.meter:MeterSensor",
-    "nvml": "agents.power.nvml:NvmlSensor",
-    "rapl": "agents.power.rapl:RaplSensor",
-}
-# Names that select no single sensor: `none` turns sampling off, `auto` runs discovery.
-SPECIAL = ("auto", "none")
-# A plug-in's entry point is loaded only when its sensor is asked for.
-_EXTRA: dict[str, type[PowerSensor] | EntryPoint] = {}
-_ENTRY_POINTS_LOADED = False
-
-
-class UnknownSensor(UserError):
-    """A sensor name that no built-in or plug-in provides."""
 
 
 def register(name: str, cls: type[PowerSensor]) -> None:
@@ -47,15 +29,12 @@ def register(name: str, cls: type[PowerSensor]) -> None:
     Raises:
         ValueError: the name is already taken (or is auto/none).
     """
-    if name in _BUILTIN or name in _EXTRA or name in SPECIAL:
-        raise ValueError(f"power sensor '{name}' is already registered")
-    _EXTRA[name] = cls
+    registry.SENSORS.register(name, cls)
 
 
 def known_sensors() -> list[str]:
     """Every sensor name, sorted (usable here or not); `auto` and `none` are not listed."""
-    _load_entry_points()
-    return sorted({*_BUILTIN, *_EXTRA})
+    return registry.SENSORS.names()
 
 
 def sensor_class(name: str) -> type[PowerSensor]:
@@ -64,17 +43,7 @@ def sensor_class(name: str) -> type[PowerSensor]:
     Raises:
         UnknownSensor: no such sensor, with the known names.
     """
-    _load_entry_points()
-    if name in _BUILTIN:
-        module, cls = _BUILTIN[name].split(":")
-        return getattr(importlib.import_module(module), cls)
-    if name in _EXTRA:
-        found = _EXTRA[name]
-        if isinstance(found, EntryPoint):
-            found = _EXTRA[name] = found.load()
-        return found
-    known = ", ".join([*SPECIAL, *known_sensors()])
-    raise UnknownSensor(f"unknown power sensor '{name}'; known: {known}")
+    return registry.sensor_class(name)
 
 
 def check_options(name: str, options: dict[str, Any] | None = None) -> Any:
@@ -92,8 +61,7 @@ def check_options(name: str, options: dict[str, Any] | None = None) -> Any:
     if name == "auto":
         from agents.power.discover import AutoOptions
         return build_options(AutoOptions, options or {}, "power sensor 'auto' options")
-    return build_options(sensor_class(name).Options, options or {},
-                         f"power sensor '{name}' options")
+    return registry.sensor_options(name, options)
 
 
 def get_sensor(name: str, options: dict[str, Any] | None = None,
@@ -113,19 +81,7 @@ def get_sensor(name: str, options: dict[str, Any] | None = None,
     if name == "auto":
         from agents.power.discover import open_auto
         return open_auto(options or {}, clock)
-    typed = check_options(name, options)
-    if typed is None:
+    if name == "none":
+        check_options(name, options)
         raise UserError("power sensor 'none' opens no sensor")
-    # Every sensor takes (options, clock=); the ABC itself declares no constructor.
-    factory: Callable[..., PowerSensor] = sensor_class(name)
-    return factory(typed, clock=clock)
-
-
-def _load_entry_points() -> None:
-    global _ENTRY_POINTS_LOADED
-    if _ENTRY_POINTS_LOADED:
-        return
-    _ENTRY_POINTS_LOADED = True
-    for ep in entry_points("benchlab.power"):
-        if ep.name not in _BUILTIN and ep.name not in _EXTRA and ep.name not in SPECIAL:
-            _EXTRA[ep.name] = ep
+    return registry.open_sensor(name, options, clock)

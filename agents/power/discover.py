@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.errors import SensorUnavailable
+from agents.options import build_options
 from agents.power.base import Clock, PowerSensor, Reading
+from agents.power.registry import open_sensor
 
 SYSFS_SENSORS = ("jetson", "rapl", "hwmon")
 
@@ -44,15 +46,13 @@ def discover(options: dict[str, Any] | None = None, clock: Clock = time.perf_cou
     Raises:
         UserError: an unknown option.
     """
-    from agents.power import check_options, get_sensor
-
-    auto: AutoOptions = check_options("auto", options)
+    auto = build_options(AutoOptions, options or {}, "power sensor 'auto' options")
     reasons: dict[str, str] = {}
 
     def attempt(name: str) -> PowerSensor | None:
         opts = {"root": auto.root} if name in SYSFS_SENSORS else {}
         try:
-            return get_sensor(name, opts, clock)
+            return open_sensor(name, opts, clock)
         except SensorUnavailable as e:
             reasons[name] = e.reason
             return None
@@ -78,12 +78,10 @@ def probe_sensors(root: str = "/", clock: Clock = time.perf_counter_ns
         name -> {"available": True, "rails": [...], "summed_rails": [...]} or
         {"available": False, "reason": "..."}.
     """
-    from agents.power import get_sensor
-
     found: dict[str, dict[str, Any]] = {}
     for name in ("jetson", "nvml", "rapl", "hwmon"):
         try:
-            sensor = get_sensor(name, {"root": root} if name in SYSFS_SENSORS else {}, clock)
+            sensor = open_sensor(name, {"root": root} if name in SYSFS_SENSORS else {}, clock)
         except SensorUnavailable as e:
             found[name] = {"available": False, "reason": e.reason}
             continue

@@ -178,7 +178,7 @@ def write_outputs(result: NightlyResult, engine: Engine, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     trend = out_dir / "trend.html"
     try:
-        from orchestrator.commands.dashboard import DashboardRequest, write
+        from orchestrator.dashboard import DashboardRequest, write
         write(DashboardRequest(output=trend, suite=result.suite.name,
                                db=engine.url.render_as_string(hide_password=False)))
         result.outputs["dashboard"] = str(trend)

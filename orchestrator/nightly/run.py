@@ -22,19 +22,22 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from agents.spec import JobSpec, RunResult
-from orchestrator.commands import submit as submit_cmd
-from orchestrator.dispatcher import DispatchConfig
-from orchestrator.expand import artifact_key
+from inventory import load_inventory
+from inventory.yamlsrc import Where
+from orchestrator import enqueue, execute
+from orchestrator.execute.dispatcher import DispatchConfig
 from orchestrator.nightly.judge import (SeriesNight, decide, fit_for_baseline, judge,
                                         member_flags, settle)
 from orchestrator.nightly.suite import Suite, load_suite
-from orchestrator.scheduler import priority_rank
+from orchestrator.plan.expand import artifact_key
 from results import fleet, queue, verdicts
 from results.baseline import (device_state, reference_sample, series_title, suite_series,
                               toolchain)
 from results.compare import run_values
+from results.db import open_db
 from results.ingest import stored_result
-from results.models import Job, Run, Study
+from results.models import Job, Run
+from results.models import Study as StudyRow
 from results.verdicts import Nightly
 
 Progress = Callable[[str, int], Callable[[dict[str, int]], None]]
@@ -71,18 +74,19 @@ def run_nightly(path: Path, inventory: str | None = None, db: str | None = None,
         UserError: a bad suite file, or a study nothing can run (nothing is queued then).
     """
     suite = load_suite(Path(path))
-    done = submit_cmd.submit(suite.study, inventory, db, clock=clock)
+    prepared = enqueue.check(suite.study, load_inventory(inventory), Where(str(path)))
+    done = enqueue.submit(prepared, open_db(db), clock=clock)
     engine = verdicts.ensure(done.db)
-    nightly = Nightly(id=uuid.uuid4().hex[:12], suite=suite.name, study_id=done.study.id, started_s=clock())
+    nightly = Nightly(id=uuid.uuid4().hex[:12], suite=suite.name, study_id=done.row.id, started_s=clock())
     verdicts.add(engine, [nightly])
     dispatch = dispatch or DispatchConfig()
     _wait(done, suite.deadline_s, dispatch, progress, "study", clock)
-    nights = collect(engine, done.study.id, suite)
+    nights = collect(engine, done.row.id, suite)
     found = verdicts.baselines(engine, suite.name, [n.series for n in nights], suite.runs)
     for night in nights:
         night.baseline = found.get(night.series, [])
         judge(night)
-    result = NightlyResult(nightly.id, suite, done.study.id, nights)
+    result = NightlyResult(nightly.id, suite, done.row.id, nights)
     flagged = [n for n in nights if n.state == "candidate"]
     if flagged and suite.confirm:
         result.confirm_study_id = _confirm(engine, suite, nightly.id, flagged, done, dispatch,
@@ -109,7 +113,7 @@ def exit_code(nights: list[SeriesNight]) -> int:
     return 0
 
 
-def _wait(done: submit_cmd.Submitted, deadline_s: float, dispatch: DispatchConfig,
+def _wait(done: enqueue.Submitted, deadline_s: float, dispatch: DispatchConfig,
           progress: Progress | None, label: str, clock: Callable[[], float]) -> None:
     """Work the study off here until it is finished, the deadline passes or SIGINT/SIGTERM
     arrives; then cancel what is left (it counts as unfinished)."""
@@ -119,11 +123,12 @@ def _wait(done: submit_cmd.Submitted, deadline_s: float, dispatch: DispatchConfi
     timer.start()
     try:
         with _signals_set(stop):
-            submit_cmd.wait(done, dispatch, progress(label, done.jobs) if progress else None, stop)
+            execute.run_study(done.db, done.devices, done.row.id, dispatch,
+                              on_step=progress(label, done.jobs) if progress else None, stop=stop)
     finally:
         timer.cancel()
-    if queue.open_jobs(done.db, done.study.id):
-        fleet.cancel(done.db, done.study.id, clock())
+    if queue.open_jobs(done.db, done.row.id):
+        fleet.cancel(done.db, done.row.id, clock())
 
 
 @contextmanager
@@ -206,12 +211,12 @@ def member_row(night: SeriesNight, result: RunResult, run_id: int, suite: str, n
 
 
 def _confirm(engine: Engine, suite: Suite, nightly_id: str, flagged: list[SeriesNight],
-             done: submit_cmd.Submitted, dispatch: DispatchConfig, progress: Progress | None,
+             done: enqueue.Submitted, dispatch: DispatchConfig, progress: Progress | None,
              clock: Callable[[], float]) -> str:
     """Re-run each flagged job through the queue and judge the re-run against the same
     baseline. Returns the confirmation study's id."""
-    study = Study(id=uuid.uuid4().hex[:12], name=f"{suite.name} confirm", source="bench nightly",
-                  spec={"nightly": nightly_id, "confirms": [n.job_id for n in flagged]})
+    study = StudyRow(id=uuid.uuid4().hex[:12], name=f"{suite.name} confirm", source="bench nightly",
+                     spec={"nightly": nightly_id, "confirms": [n.job_id for n in flagged]})
     items, by_job = [], {}
     for night in flagged:
         spec = _queue_spec(engine, night)
@@ -219,8 +224,8 @@ def _confirm(engine: Engine, suite: Suite, nightly_id: str, flagged: list[Series
         items.append(queue.QueueItem(spec=spec, pool=[spec["device"]], artifact=artifact_key(spec),
                                      device=spec["device"]))
         by_job[spec["job_id"]] = night
-    queue.enqueue(engine, study, items, priority_rank(suite.study.priority), clock(), suite.study.max_attempts)
-    again = submit_cmd.Submitted(study, len(items), [], done.devices, engine)
+    enqueue.put(engine, study, items, suite.study.priority, clock(), suite.study.max_attempts)
+    again = enqueue.Submitted(study, len(items), [], done.devices, engine, list(by_job))
     _wait(again, suite.deadline_s, dispatch, progress, "confirmation re-runs", clock)
     for job in collect(engine, study.id, suite):
         night = by_job[job.job_id]

@@ -1,6 +1,6 @@
 """A suite: a study kept in a YAML file and run again and again, plus how to judge it.
 
-The file holds the study's keys (orchestrator/study.py; `priority` defaults to nightly) and
+The file holds the study's keys (orchestrator/plan/studyfile.py; `priority` defaults to nightly) and
 these, every one checked like the study's (unknown keys refused with the file and line):
 
     baseline: {runs: 10, min_runs: 5, after_regression: alarm}
@@ -29,7 +29,8 @@ from typing import Any
 from agents.spec import JobSpec
 from inventory import fields as F
 from inventory.yamlsrc import LMap, Where, load_yaml
-from orchestrator.study import StudyConfig, study_from
+from orchestrator.plan.study import Study
+from orchestrator.plan.studyfile import study_from
 from results.compare import METRICS, Rule
 
 NIGHTLY_KEYS = ("baseline", "thresholds", "metrics", "alpha", "alpha_runs", "confirm",
@@ -61,7 +62,7 @@ class Suite:
 
     name: str
     path: Path
-    study: StudyConfig
+    study: Study
     rule: Rule = field(default_factory=Rule)
     runs: int = 10
     after_regression: str = "alarm"

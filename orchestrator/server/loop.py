@@ -15,7 +15,7 @@ from typing import Sequence
 from sqlalchemy.engine import Engine
 
 from inventory import Device
-from orchestrator.dispatcher import DispatchConfig, Dispatcher
+from orchestrator.execute.dispatcher import DispatchConfig, Dispatcher
 
 log = logging.getLogger("benchlab.server")
 

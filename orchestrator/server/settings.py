@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from inventory import Inventory
-from orchestrator.dispatcher import DispatchConfig
+from orchestrator.execute.dispatcher import DispatchConfig
 
 DEFAULT_MAX_UPLOAD_BYTES = 512 * 2**20
 

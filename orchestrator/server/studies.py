@@ -1,5 +1,5 @@
-"""A study submitted over HTTP: checked, expanded and queued like `bench submit` does, once
-per idempotency key.
+"""A study submitted over HTTP: checked, expanded and queued through `orchestrator.enqueue`, the
+road `bench submit` takes, once per idempotency key.
 
 Idempotency: a submission with an `Idempotency-Key` gets a study id derived from (token, key),
 so that two requests racing with the same key both try to insert the same study row and the
@@ -11,26 +11,21 @@ different study is refused (409) instead of silently answered with the old one.
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import HTTPException
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from agents.engines import get_engine
-from agents.errors import UserError
-from agents.spec import RunLength
 from inventory import select as select_devices
 from inventory.yamlsrc import Where
-from orchestrator import devices as dev
-from orchestrator.commands.submit import _study, probe_missing
-from orchestrator.expand import expand, prepare, refuse_if_empty
-from orchestrator.scheduler import priority_rank
+from orchestrator import enqueue
+from orchestrator.plan.knobs import run_length
+from orchestrator.plan.study import ModelEntry, Study
 from orchestrator.server.schemas import StudyIn
-from orchestrator.study import ModelEntry, StudyConfig
-from results import auth, fleet, queue
-from results.models import Study
+from results import auth
+from results.models import Study as StudyRow
 
 KEY_LIMIT = 200
 
@@ -39,7 +34,7 @@ KEY_LIMIT = 200
 class Created:
     """A submission's outcome: the study, whether this request created it, what was skipped."""
 
-    study: Study
+    study: StudyRow
     created: bool
     skipped: list[str]
 
@@ -59,33 +54,23 @@ def submit(ctx, body: StudyIn, principal: auth.Principal, key: str | None) -> Cr
         replay = _replay(ctx, principal, key, fingerprint)
         if replay is not None:
             return replay
-    config = _config(ctx, body)
-    inv = ctx.inventory
-    devices = [d for s in config.devices for d in select_devices(inv, s)]
-    fleet.sync_devices(ctx.db, [(d.name, d.transport, d.describe()) for d in _unique(devices)])
-    why_not = probe_missing(ctx.db, _unique(devices), dev.transport_for, time.time)
-    available = {r.name: dev.available_engines(r.probe) if r.probe else None
-                 for r in fleet.device_rows(ctx.db, [d.name for d in _unique(devices)])}
-    if not config.engines:
-        config.engines = _default_engines(config, available)
-    config.check(Where("study"))
-    prepared = prepare(config, inv)
-    study = _study(config, prepared)
+    study = _config(ctx, body)
     study.source = f"api:{principal.name}"
-    if key is not None:
-        study.id = _study_id(principal.token_id, key)
-    items, skipped = expand(prepared, study.id, available, why_not)
-    refuse_if_empty(items, skipped, prepared)
+    if not study.engines:  # every engine the selected devices' probes found
+        devices = _unique([d for sel in study.devices for d in select_devices(ctx.inventory, sel)])
+        available, _ = enqueue.survey(ctx.db, devices)
+        study.engines = enqueue.default_engines(study, available)
+    prepared = enqueue.check(study, ctx.inventory, Where("study"))
     try:
-        queue.enqueue(ctx.db, study, items, priority_rank(config.priority), time.time(), config.max_attempts)
+        done = enqueue.submit(prepared, ctx.db, study_id=_study_id(principal.token_id, key) if key else None)
     except IntegrityError:
         if key is None:
             raise
-        return Created(_existing(ctx, study.id), False, skipped)  # a racing twin won
+        return Created(_existing(ctx, _study_id(principal.token_id, key)), False, [])  # a racing twin won
     if key is not None:
-        auth.remember_key(ctx.db, principal.token_id, key, study.id, fingerprint)
+        auth.remember_key(ctx.db, principal.token_id, key, done.row.id, fingerprint)
     ctx.wake()
-    return Created(study, True, skipped)
+    return Created(done.row, True, done.skipped)
 
 
 def _replay(ctx, principal, key: str, fingerprint: str) -> Created | None:
@@ -103,23 +88,23 @@ def _study_id(token_id: str, key: str) -> str:
     return hashlib.sha256(f"{token_id}\n{key}".encode()).hexdigest()[:12]
 
 
-def _get(ctx, study_id: str) -> Study | None:
+def _get(ctx, study_id: str) -> StudyRow | None:
     with Session(ctx.db) as s:
-        row = s.get(Study, study_id)
+        row = s.get(StudyRow, study_id)
         if row is not None:
             s.expunge(row)
         return row
 
 
-def _existing(ctx, study_id: str) -> Study:
+def _existing(ctx, study_id: str) -> StudyRow:
     row = _get(ctx, study_id)
     if row is None:
         raise HTTPException(409, detail=f"study {study_id} is being created by another request; retry")
     return row
 
 
-def _config(ctx, body: StudyIn) -> StudyConfig:
-    """The StudyConfig of a request whose models are stored here.
+def _config(ctx, body: StudyIn) -> Study:
+    """The Study of a request whose models are stored here.
 
     Raises:
         HTTPException: 422 when no model is given or one is not stored on this server.
@@ -135,44 +120,23 @@ def _config(ctx, body: StudyIn) -> StudyConfig:
         entries.append(ModelEntry(path=_path(stored), shapes=dict(m.shapes)))
     r = body.run
     load = {k: v for k, v in body.load.model_dump().items() if v is not None}
-    config = StudyConfig(
+    return Study(
         models=entries, devices=list(body.devices), engines=list(body.engines or []),
         precisions=list(body.precisions), scenarios=list(body.scenarios),
         batch_sizes=list(body.batch_sizes) if body.batch_sizes else None, load=load,
         spread=body.spread, priority=body.priority, threads=body.threads,
         options={e: dict(o) for e, o in body.options.items()},
-        length=RunLength(warmup_s=r.warmup_s, min_duration_s=r.duration_s, min_iterations=r.iterations,
-                         max_duration_s=r.max_duration_s or max(60.0, 2 * r.duration_s),
-                         target_ci_pct=r.target_ci_pct, timeout_s=r.timeout_s),
+        length=run_length(r.warmup_s, r.duration_s, r.iterations, r.max_duration_s, r.target_ci_pct,
+                          r.timeout_s),
         max_attempts=body.max_attempts, name=body.name or None, source="api")
-    return config
 
 
-def _path(stored: auth.StoredModel):
-    from pathlib import Path
+def _path(stored: auth.StoredModel) -> Path:
     path = Path(stored.path)
     if not path.is_file():
         raise HTTPException(422, detail=f"model {stored.sha256} is recorded but its file is gone from "
                                         "the model store; upload it again")
     return path
-
-
-def _default_engines(config: StudyConfig, available: dict) -> list[str]:
-    """Every engine a selected device's probe found that runs every model's format."""
-    found = sorted(set().union(*[e for e in available.values() if e]) if available else set())
-    suffixes = {m.path.suffix.lower() for m in config.models}
-    engines = [n for n in found if all(_runs(n, s) for s in suffixes)]
-    if not engines:
-        raise UserError("no engine given and none of the selected devices has one that runs "
-                        f"{', '.join(sorted(suffixes))} models (devices: {', '.join(available) or 'none'})")
-    return engines
-
-
-def _runs(engine: str, suffix: str) -> bool:
-    try:
-        return get_engine(engine).supports(suffix) is None
-    except UserError:  # an engine a board has that this server does not know
-        return False
 
 
 def _unique(devices: list) -> list:

@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from agents import modelfiles
 from agents.errors import UserError
-from orchestrator.modelinfo import SUPPORTED_SUFFIXES, read_inputs
+from orchestrator.plan.modelinfo import SUPPORTED_SUFFIXES, read_inputs
 from results import auth
 
 FIELD_LIMIT = 1 << 20  # a form field (the study's JSON) is at most 1 MiB

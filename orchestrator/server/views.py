@@ -8,15 +8,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from orchestrator import devices as dev
-from orchestrator.commands.fleet import device_state
-from orchestrator.commands.results import scenario_label
-from orchestrator.policy import FINAL_STATES
-from orchestrator.scheduler import PRIORITIES
+from orchestrator.execute import devices as dev
+from orchestrator.execute.devices import device_state
+from orchestrator.execute.policy import FINAL_STATES
+from orchestrator.plan.study import PRIORITIES
 from orchestrator.server.schemas import DeviceOut, JobDetail, JobOut, RunOut, RunsPage, StudyOut
 from results import fleet
 from results.ingest import stored_result
 from results.models import Job, Run, Study
+from results.queries import scenario_label
 
 JOB, RUN, STUDY = Job.__table__, Run.__table__, Study.__table__
 _JOB_COLS = [JOB.c[n] for n in JobOut.model_fields]

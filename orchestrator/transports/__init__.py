@@ -5,23 +5,21 @@ Built-ins are imported only when asked for, so `bench run` never imports paramik
 
 from __future__ import annotations
 
-import importlib
-from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Callable
 
-from agents.errors import UserError
+from agents.registry import Registry
 from orchestrator.transports.base import Transport
 
-_BUILTIN = {
+TRANSPORTS: Registry[Callable[..., Transport]] = Registry("transport", "benchlab.transports", {
     "local": "orchestrator.transports.local:LocalTransport",
     "ssh": "orchestrator.transports.ssh:SshTransport",
     "ray": "orchestrator.transports.ray:RayTransport",
-}
+})
 
 
 def known_transports() -> list[str]:
     """Every transport name, sorted."""
-    return sorted({*_BUILTIN, *(ep.name for ep in entry_points(group="benchlab.transports"))})
+    return TRANSPORTS.names()
 
 
 def get_transport(name: str, **config: Any) -> Transport:
@@ -30,10 +28,4 @@ def get_transport(name: str, **config: Any) -> Transport:
     Raises:
         UserError: no such transport, with the known names.
     """
-    if name in _BUILTIN:
-        module, cls = _BUILTIN[name].split(":")
-        return getattr(importlib.import_module(module), cls)(**config)
-    for ep in entry_points(group="benchlab.transports"):
-        if ep.name == name:
-            return ep.load()(**config)
-    raise UserError(f"unknown transport '{name}'; known: {', '.join(known_transports())}")
+    return TRANSPORTS.get(name)(**config)

@@ -23,7 +23,7 @@ from agents.errors import InfraError, UserError
 from agents.inputs import calibration_files
 from agents.runner import sha256_file
 from agents.spec import JobSpec, RunResult
-from orchestrator.agentpkg import build_zipapp
+from orchestrator.transports.agentpkg import build_zipapp
 from orchestrator.transports.base import Progress, SetupOptions, Transport
 from orchestrator.transports.remote_job import infra_result
 

@@ -20,7 +20,7 @@ from agents.errors import InfraError
 from agents.inputs import calibration_files
 from agents.runner import sha256_file
 from agents.spec import JobSpec, RunResult
-from orchestrator.agentpkg import build_zipapp
+from orchestrator.transports.agentpkg import build_zipapp
 from orchestrator.transports.base import Progress, SetupOptions, Transport
 from orchestrator.transports.remote_job import RemoteJob, infra_result
 from orchestrator.transports.ssh_setup import PIP_TIMEOUT_S, board_python, fetch_wheels

@@ -6,6 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+from results.connect import connect, resolve_url
 from results.migrations import load_models
 
 load_models()  # every table of `results` on SQLModel.metadata, for autogenerate
@@ -25,9 +26,8 @@ def main() -> None:
     if connection is not None:
         _run(connection)
         return
-    from results.db import _engine, resolve_url
     url = context.get_x_argument(as_dictionary=True).get("url") or context.config.get_main_option("sqlalchemy.url")
-    engine = _engine(resolve_url(url or None))
+    engine = connect(resolve_url(url or None))
     with engine.begin() as conn:
         _run(conn)
     engine.dispose()

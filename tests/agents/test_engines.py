@@ -6,7 +6,7 @@ import pytest
 from agents.engines import get_engine, known_engines, register
 from agents.errors import UserError
 from agents.runner import run_job
-from orchestrator import zoo
+import zoo
 
 ENGINES = ["onnxruntime", "openvino"]
 
@@ -115,7 +115,7 @@ def test_openvino_hint_is_validated():
 def test_importing_agents_imports_no_vendor_sdk():
     import subprocess
     import sys
-    code = ("import sys, agents.runner, agents.engines.onnxruntime, agents.engines.openvino;"
+    code = ("import sys, agents.runner, agents.engines.onnxruntime.engine, agents.engines.openvino.engine;"
             "print([m for m in ('onnxruntime', 'openvino', 'tensorrt', 'pandas', 'sqlmodel') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -10,7 +10,7 @@ import pytest
 from agents.engines import get_engine
 from agents.errors import UserError
 from agents.runner import run_job
-from orchestrator import zoo
+import zoo
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("MNN") is None,
                                 reason="MNN not installed (pip install benchlab[mnn])")
@@ -108,7 +108,7 @@ def test_what_mnn_prints_on_import_reaches_neither_stdout_nor_stderr(tmp_path, b
 def test_importing_the_seed_engines_imports_no_sdk():
     import subprocess
     import sys
-    code = ("import sys, agents.engines.mnn, agents.engines.ncnn, agents.engines.tvm;"
+    code = ("import sys, agents.engines.mnn.engine, agents.engines.ncnn.engine, agents.engines.tvm.engine;"
             "print([m for m in ('MNN', '_mnncengine', 'ncnn', 'tvm', 'onnx') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

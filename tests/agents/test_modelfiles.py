@@ -12,7 +12,7 @@ import pytest
 from agents import modelfiles
 from agents.errors import UserError
 from agents.runner import run_job
-from orchestrator import zoo
+import zoo
 
 
 def external(tmp_path, name="mlp", location="mlp.weights", folder="ext"):

@@ -9,7 +9,7 @@ import pytest
 from agents.engines import get_engine
 from agents.errors import UserError
 from agents.runner import run_job
-from orchestrator import zoo
+import zoo
 
 HAS_NCNN = all(importlib.util.find_spec(m) for m in ("ncnn", "pnnx"))
 pytestmark = pytest.mark.skipif(not HAS_NCNN, reason="ncnn/pnnx not installed (pip install "

@@ -76,10 +76,10 @@ FUTURE_36 = {"nested_scopes", "generators", "division", "absolute_import", "with
 
 
 def _entry_points() -> list[tuple[str, str]]:
-    from orchestrator.agentpkg import _MAIN
+    from orchestrator.transports.agentpkg import ZIPAPP_MAIN
     return [("agents/__init__.py", (AGENTS / "__init__.py").read_text()),
             ("agents/__main__.py", (AGENTS / "__main__.py").read_text()),
-            ("zipapp __main__.py", _MAIN)]
+            ("zipapp __main__.py", ZIPAPP_MAIN)]
 
 
 @pytest.mark.parametrize("name,source", _entry_points(), ids=lambda v: v if "/" in v or "zipapp" in v else "")
@@ -104,7 +104,7 @@ def test_python_36_gets_one_line_and_exit_2_from_python_m_agents():
 
 
 def test_python_36_gets_one_line_and_exit_2_from_the_zipapp(tmp_path):
-    from orchestrator.agentpkg import build_zipapp
+    from orchestrator.transports.agentpkg import build_zipapp
     pyz = build_zipapp(tmp_path)
     proc = _as_python_36(f"import runpy\nrunpy.run_path({str(pyz)!r}, run_name='__main__')\n")
     assert proc.returncode == 2

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from agents.engines.base import Artifact
 from agents.engines import get_engine
+from agents.engines.base import Artifact
 from agents.engines.pool import ThreadRequestPool
 from agents.harness import poisson_arrivals_ns
 from agents.runner import run_job
@@ -124,7 +124,7 @@ def test_thread_pool_keeps_requests_in_flight_unless_infer_is_not_thread_safe(se
 
 
 def test_a_session_that_is_not_thread_safe_runs_serialized_and_the_run_says_so(model_file, job_for, monkeypatch):
-    from agents.engines.onnxruntime import OrtSession
+    from agents.engines.onnxruntime.engine import OrtSession
     # The real engine, declared as a plug-in session that does not override the pool would be.
     monkeypatch.setattr(OrtSession, "thread_safe_infer", False)
     result = _run(job_for, model_file("mlp"), "onnxruntime", Scenario("offline", concurrency=2))

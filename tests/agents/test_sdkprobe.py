@@ -84,7 +84,7 @@ def test_precisions_say_which_package_is_missing(tmp_path):
 
 
 def test_zipapp_probe_without_numpy_prints_json_and_says_why(tmp_path):
-    from orchestrator.agentpkg import build_zipapp
+    from orchestrator.transports.agentpkg import build_zipapp
     pyz = build_zipapp(tmp_path / "agent")
     env = env_without(tmp_path, "numpy")
     env["PYTHONPATH"] = env["PYTHONPATH"].split(os.pathsep)[0]  # the sitecustomize alone

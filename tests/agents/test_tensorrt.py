@@ -8,9 +8,12 @@ import sys
 import numpy as np
 import pytest
 
-from agents.engines import get_engine, trt_build, trt_int8
+from agents.engines import get_engine
 from agents.engines.base import TensorInfo
-from agents.engines.trt_profile import format_shapes, parse_shapes, profile_shapes, within
+from agents.engines.shapes import format_shapes, parse_shapes
+from agents.engines.tensorrt import build as trt_build
+from agents.engines.tensorrt import int8 as trt_int8
+from agents.engines.tensorrt.profile import profile_shapes, within
 from agents.errors import EngineUnavailable, UnsupportedVariant, UserError
 from agents.inputs import Calibration, calibration_sha256
 from agents.runner import run_job
@@ -32,8 +35,8 @@ without_gpu = pytest.mark.skipif(UNAVAILABLE is None, reason="TensorRT and a CUD
 # --- everywhere ----------------------------------------------------------------------------
 
 def test_importing_the_engine_imports_neither_tensorrt_nor_cuda():
-    code = ("import sys, agents.runner, agents.engines.tensorrt, agents.engines.trt_session, "
-            "agents.engines.trt_build, agents.engines.trt_int8, agents.engines.trt_cuda;"
+    code = ("import sys, agents.runner, agents.engines.tensorrt.engine, agents.engines.tensorrt.session, "
+            "agents.engines.tensorrt.build, agents.engines.tensorrt.int8, agents.engines.tensorrt.cuda;"
             "from agents.engines import get_engine; e = get_engine('tensorrt');"
             "e.options({'opt_shapes': 'input:1x256'}, 'test');"
             "print([m for m in ('tensorrt', 'cuda', 'onnxruntime') if m in sys.modules])")

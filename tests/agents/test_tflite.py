@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from agents.engines import get_engine
-from agents.engines.tflite_convert import converter_missing
+from agents.engines.tflite.convert import converter_missing
 from agents.errors import UserError
 from agents.runner import run_job
-from orchestrator import zoo, zoo_tflite
+import zoo
+from zoo import tflite as zoo_tflite
 
 # The converter may live in this environment or in one named by $BENCH_TFLITE_CONVERT_PYTHON
 # (`make test` builds .venv-onnx2tf and points the variable at it).
@@ -137,7 +138,7 @@ def test_options_are_typed_and_unknown_keys_refused():
 
 
 def test_importing_the_engine_does_not_import_litert():
-    code = "import sys, agents.engines.tflite; print('ai_edge_litert' in sys.modules)"
+    code = "import sys, agents.engines.tflite.engine; print('ai_edge_litert' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -197,7 +198,7 @@ def test_conversion_failure_is_a_model_error_with_the_converters_message(model_f
 
 
 def test_offline_keeps_several_interpreters_in_flight(tmp_path, job_for):
-    from orchestrator.zoo_tflite import build_cnn
+    from zoo.tflite import build_cnn
     path = tmp_path / "cnn.tflite"
     path.write_bytes(build_cnn("fp32"))
     job = job_for(path, "tflite", options={"threads": 1})
@@ -212,10 +213,10 @@ def test_offline_keeps_several_interpreters_in_flight(tmp_path, job_for):
 def test_user_data_in_the_onnx_layout_is_transposed_for_a_converted_model(tflite_file, tmp_path, job_for):
     """--input data is given as the ONNX source takes it (NCHW); a converted TFLite model (NHWC)
     gets it transposed by the converter's recorded permutation. The layout file stands in for
-    onnx2tf's (same format as tflite_convert writes), beside a real NHWC .tflite."""
+    onnx2tf's (same format as tflite/convert.py writes), beside a real NHWC .tflite."""
     import json
 
-    from agents.engines.tflite_convert import Layout
+    from agents.engines.tflite.convert import Layout
 
     path = tflite_file("cnn")
     Layout.path_for(path).write_text(json.dumps({
@@ -240,7 +241,7 @@ def test_user_data_in_the_onnx_layout_is_transposed_for_a_converted_model(tflite
 
 
 def test_layout_leaves_inputs_without_user_data_alone():
-    from agents.engines.tflite_convert import Layout
+    from agents.engines.tflite.convert import Layout
 
     layout = Layout("m.onnx", [{"name": "a", "source": "a", "perm": [0, 2, 3, 1]},
                                {"name": "b", "source": "b", "perm": None}], [], [])

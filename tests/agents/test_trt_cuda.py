@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from agents.engines import trt_cuda
+from agents.engines.tensorrt import cuda as trt_cuda
 from agents.errors import EngineUnavailable
 
 

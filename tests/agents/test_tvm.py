@@ -10,7 +10,7 @@ import pytest
 from agents.engines import get_engine
 from agents.errors import UserError
 from agents.runner import run_job
-from orchestrator import zoo
+import zoo
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("tvm") is None,
                                 reason="apache-tvm not installed (pip install benchlab[tvm])")

@@ -25,7 +25,7 @@ import pytest
 
 from agents.spec import RunResult
 from dashboards.browser import CHROMIUM, Chromium
-from orchestrator import zoo
+import zoo
 from results.db import open_db
 from results.ingest import ingest
 from results.queries import RUN_COLUMNS, run_results

@@ -3,7 +3,7 @@ without data points, the missing data named; a screenshot of each under the test
 
 import pytest
 
-from orchestrator.commands.dashboard import DashboardRequest, write
+from orchestrator.dashboard import DashboardRequest, write
 
 PAGES = {
     "study": lambda lab: {"study": lab.power_study, "slo_p99_ms": 50.0},

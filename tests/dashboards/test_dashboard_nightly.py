@@ -5,7 +5,7 @@ new export continues its series instead of starting a new one."""
 import pytest
 from nightly_history import build
 
-from orchestrator.commands.dashboard import DashboardRequest, write
+from orchestrator.dashboard import DashboardRequest, write
 
 FIRST = "document.querySelector('.series .js-plotly-plot')"
 

@@ -34,10 +34,10 @@ def test_a_new_database_is_made_by_the_revisions_up_to_head(db_url):
 def test_the_models_match_the_head_revision(db_url):
     """A table or column added to a model needs a revision:
     `python -m results.migrations revision -m "what changed"` writes it."""
-    from results.db import _engine
+    from results.connect import connect
 
     migrations.load_models()
-    engine = _engine(db_url)
+    engine = connect(db_url)
     migrations.upgrade(engine, unrevised=False)  # what the revisions alone make
     diffs = migrations.differences(engine)
     shown = [f"{d[0]} {getattr(d[1], 'name', d[1])}" if isinstance(d, tuple) else str(d)[:200] for d in diffs]

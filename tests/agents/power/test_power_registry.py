@@ -7,17 +7,15 @@ import textwrap
 import pytest
 from power_fixtures import hwmon_device, put, rapl_tree
 
-import agents.power as registry
 from agents.errors import SensorUnavailable, UserError
-from agents.power import (UnknownSensor, check_options, get_sensor, known_sensors, register,
-                          sensor_class)
+from agents.power import (Reading, UnknownSensor, check_options, get_sensor, known_sensors,
+                          register, registry, sensor_class)
 from agents.power.discover import discover, probe_sensors
 
 
 @pytest.fixture
 def clean_registry(monkeypatch):
-    monkeypatch.setattr(registry, "_EXTRA", {})
-    monkeypatch.setattr(registry, "_ENTRY_POINTS_LOADED", False)
+    monkeypatch.setattr(registry, "SENSORS", registry.SENSORS.copy())
 
 
 def test_builtins_are_known():
@@ -82,7 +80,7 @@ def test_third_party_sensor_through_entry_point(tmp_path, monkeypatch, clean_reg
     monkeypatch.syspath_prepend(str(tmp_path))
     assert "labpdu" in known_sensors()
     sensor = get_sensor("labpdu", {"watts": 42.5}, clock=lambda: 7)
-    assert sensor.read() == registry.Reading(7, power_w={"outlet1": 42.5})
+    assert sensor.read() == Reading(7, power_w={"outlet1": 42.5})
 
 
 def test_auto_prefers_jetson_rails(tmp_path):

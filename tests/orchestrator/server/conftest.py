@@ -29,7 +29,7 @@ def api(request, tmp_path_factory):
 @pytest.fixture(scope="package")
 def mlp_model(tmp_path_factory) -> Path:
     """A zoo MLP on disk."""
-    from orchestrator import zoo
+    import zoo
 
     return zoo.save("mlp", tmp_path_factory.mktemp("zoo") / "mlp.onnx", batch=1)
 

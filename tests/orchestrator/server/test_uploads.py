@@ -112,7 +112,7 @@ def test_a_model_with_external_data_is_422_and_the_client_says_so_before_sending
     import onnx
     import pytest
 
-    from orchestrator import zoo
+    import zoo
     from orchestrator.client import Client, ServerError
 
     path = tmp_path / "ext" / "mlp.onnx"

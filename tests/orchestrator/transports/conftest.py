@@ -29,7 +29,7 @@ def external_model(tmp_path):
     """Factory: the zoo mlp saved with its weights as ONNX external data at `location`."""
     import onnx
 
-    from orchestrator import zoo
+    import zoo
 
     def make(location: str = "mlp.weights") -> Path:
         path = tmp_path / "ext" / "mlp.onnx"

@@ -112,7 +112,7 @@ def test_a_ray_devices_pip_list_reaches_its_transport_and_is_checked(tmp_path):
 
     from inventory.loader import load_inventory
     from inventory.yamlsrc import InventoryError
-    from orchestrator.devices import transport_for
+    from orchestrator.execute.devices import transport_for
 
     lab = tmp_path / "lab.yaml"
     lab.write_text(yaml.safe_dump({"devices": [

@@ -140,7 +140,7 @@ def test_timeout_is_bounded(ssh, model_file, job_for):
 
 
 def test_model_error_on_the_board_comes_back_as_data(ssh, model_file, job_for):
-    from orchestrator import zoo
+    import zoo
     result = ssh.run(job_for(model_file(zoo.build_unsupported_op(), filename="bad.onnx"), "onnxruntime"))
     assert result.status == "model-error" and "NoSuchOp" in result.error
     json.dumps(result.to_dict())

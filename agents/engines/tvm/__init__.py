@@ -1,0 +1,2 @@
+"""Apache TVM: engine.py (the Engine), compile.py (Relax build in a child process). Importing
+the folder imports no SDK."""

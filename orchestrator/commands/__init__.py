@@ -1,1 +1,0 @@
-"""One module per `bench` verb: plain functions that the CLI and the tests call."""
