@@ -141,7 +141,8 @@ def _decide(name: str, new: list[RunResult], baseline: list[_Side], rule: Rule) 
         refs = [b.samples for b in baseline if b.samples is not None and len(b.samples)]
         if not refs or not any(s.size for s in samples):
             return None
-        return judge_samples(np.concatenate(samples), refs, threshold, rule.alpha)
+        return judge_samples(np.concatenate(samples), refs, threshold, rule.alpha,
+                             alpha_runs=rule.alpha_runs)
     values = [run_values(r.metrics).get(metric.column) for r in new]
     values = [v for v in values if v is not None]
     base = [getattr(b, metric.column) for b in baseline]

@@ -70,7 +70,7 @@ def compare(
     a: str = typer.Argument(..., help="the baseline: a run id, job id or study id"),
     b: Optional[str] = typer.Argument(None, help="compared with A: a run id, job id or study id (omit: study A against its baselines)"),
     threshold: Optional[str] = typer.Option(None, "--threshold", help="latency threshold, e.g. 5%% (default 5%%)"),
-    alpha: float = typer.Option(0.001, "--alpha", help="level of the Mann-Whitney U test on raw latencies"),
+    alpha: float = typer.Option(0.001, "--alpha", help="level of the second gate: a sign test of the run's block medians (the run-level interval is at 99 %%)"),
     runs: int = typer.Option(10, "--runs", help="baseline runs per series (study against its baselines)"),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json on stdout"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="also write the comparison to .csv, .parquet or .json"),

@@ -8,7 +8,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from agents.errors import UserError
 from zoo import tflite as zoo_tflite
-from orchestrator.modelinfo import read_inputs
+from orchestrator.plan.modelinfo import read_inputs
 
 
 def _interp(model: bytes, xnnpack: bool = True) -> Interpreter:
