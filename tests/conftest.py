@@ -119,6 +119,36 @@ def db_url(request, tmp_path):
     return base
 
 
+@pytest.fixture
+def lstm():
+    """Factory: a recurrent ONNX model, sequence-major input [seq, batch=1, 8] plus its state
+    in and out; `lstm("time")` names the sequence axis."""
+    return _lstm
+
+
+def _lstm(seq_name: str = "seq"):
+    """A recurrent model: sequence-major input [seq, batch=1, 8] plus its state in and out."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    rng, hidden = np.random.default_rng(0), 16
+    weights = [nh.from_array((rng.standard_normal(s) * 0.1).astype(np.float32), n)
+               for n, s in (("W", (1, 4 * hidden, 8)), ("R", (1, 4 * hidden, hidden)))]
+    node = h.make_node("LSTM", ["x", "W", "R", "", "", "h0", "c0"], ["y", "hn", "cn"], hidden_size=hidden)
+    io = lambda n, s: h.make_tensor_value_info(n, T.FLOAT, s)  # noqa: E731
+    graph = h.make_graph([node], "lstm", [io("x", [seq_name, 1, 8]), io("h0", [1, 1, hidden]),
+                                          io("c0", [1, 1, hidden])],
+                         [io("y", [seq_name, 1, 1, hidden]), io("hn", [1, 1, hidden]),
+                          io("cn", [1, 1, hidden])], weights)
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
 @pytest.fixture(scope="session")
 def bench():
     """The real `bench` CLI in a child process: bench(*args, cwd=..., env=...) -> CompletedProcess.

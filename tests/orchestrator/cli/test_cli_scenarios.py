@@ -49,31 +49,8 @@ def test_bad_scenario_flags_are_one_line_exit_1_and_store_nothing(tmp_path, benc
     assert message in lines[0] and not db.exists()
 
 
-def _lstm(seq_name: str = "seq"):
-    """A recurrent model: sequence-major input [seq, batch=1, 8] plus its state in and out."""
-    import numpy as np
-    import onnx
-    from onnx import TensorProto as T
-    from onnx import helper as h
-    from onnx import numpy_helper as nh
-
-    rng, hidden = np.random.default_rng(0), 16
-    weights = [nh.from_array((rng.standard_normal(s) * 0.1).astype(np.float32), n)
-               for n, s in (("W", (1, 4 * hidden, 8)), ("R", (1, 4 * hidden, hidden)))]
-    node = h.make_node("LSTM", ["x", "W", "R", "", "", "h0", "c0"], ["y", "hn", "cn"], hidden_size=hidden)
-    io = lambda n, s: h.make_tensor_value_info(n, T.FLOAT, s)  # noqa: E731
-    graph = h.make_graph([node], "lstm", [io("x", [seq_name, 1, 8]), io("h0", [1, 1, hidden]),
-                                          io("c0", [1, 1, hidden])],
-                         [io("y", [seq_name, 1, 1, hidden]), io("hn", [1, 1, hidden]),
-                          io("cn", [1, 1, hidden])], weights)
-    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
-
-
-def test_a_recurrent_model_with_state_runs_end_to_end(tmp_path, bench, model_file):
-    out = bench("run", str(model_file(_lstm("sequence_length"), filename="lstm.onnx")), "-e",
+def test_a_recurrent_model_with_state_runs_end_to_end(tmp_path, bench, model_file, lstm):
+    out = bench("run", str(model_file(lstm("sequence_length"), filename="lstm.onnx")), "-e",
                 "onnxruntime,openvino", "--shape", "x=12,1,8", "--db", str(tmp_path / "b.db"), *FAST)
     assert out.returncode == 0, out.stderr
     runs = json.loads(bench("results", "--db", str(tmp_path / "b.db"), "--format", "json").stdout)

@@ -59,37 +59,14 @@ def test_batch_replaces_dim_0_of_a_shape_and_a_fixed_model_keeps_its_own_batch(m
     assert _plan(fixed)[1][0].scenario.batch == 4
 
 
-def _lstm(seq_name: str = "seq"):
-    """A recurrent model: sequence-major input [seq, batch=1, 8] plus its state in and out."""
-    import numpy as np
-    import onnx
-    from onnx import TensorProto as T
-    from onnx import helper as h
-    from onnx import numpy_helper as nh
-
-    rng, hidden = np.random.default_rng(0), 16
-    weights = [nh.from_array((rng.standard_normal(s) * 0.1).astype(np.float32), n)
-               for n, s in (("W", (1, 4 * hidden, 8)), ("R", (1, 4 * hidden, hidden)))]
-    node = h.make_node("LSTM", ["x", "W", "R", "", "", "h0", "c0"], ["y", "hn", "cn"], hidden_size=hidden)
-    io = lambda n, s: h.make_tensor_value_info(n, T.FLOAT, s)  # noqa: E731
-    graph = h.make_graph([node], "lstm", [io("x", [seq_name, 1, 8]), io("h0", [1, 1, hidden]),
-                                          io("c0", [1, 1, hidden])],
-                         [io("y", [seq_name, 1, 1, hidden]), io("hn", [1, 1, hidden]),
-                          io("cn", [1, 1, hidden])], weights)
-    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
-
-
-def test_a_sequence_dim_0_is_not_counted_as_the_batch(model_file):
-    req = _study(model_file(_lstm(), filename="lstm.onnx"), ["onnxruntime"],
+def test_a_sequence_dim_0_is_not_counted_as_the_batch(model_file, lstm):
+    req = _study(model_file(lstm(), filename="lstm.onnx"), ["onnxruntime"],
                      shapes={"x": [10, 1, 8]})
     spec = _plan(req)[1][0]
     assert spec.scenario.batch == 1 and spec.inputs.shapes == {"x": [10, 1, 8]}
     # x's dim 0 is the sequence, and h0's dim 0 is fixed: --batch has nothing to set
     with pytest.raises(UserError, match=r"--batch 4: input 'h0' fixes its batch dim at 1"):
-        _plan(_study(model_file(_lstm(), filename="lstm2.onnx"), ["onnxruntime"],
+        _plan(_study(model_file(lstm(), filename="lstm2.onnx"), ["onnxruntime"],
                         shapes={"x": [10, 1, 8]}, load=LoadFlags(batches=(4,))))
 
 
