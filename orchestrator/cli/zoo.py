@@ -20,7 +20,7 @@ def zoo(
     batch: int = typer.Option(1, "--batch", help="batch size fixed in the model"),
     dynamic: bool = typer.Option(False, "--dynamic", help="leave the batch dimension symbolic"),
     fmt: str = typer.Option("onnx", "--format", help="onnx, or tflite for the .tflite zoo (see list)"),
-    hidden: Optional[int] = typer.Option(None, "--hidden", help="mlp only: first hidden layer width (1024; 1136 does ~10%% more work)"),
+    hidden: Optional[int] = typer.Option(None, "--hidden", help="mlp only: first hidden layer width (default 1024; wider is more work per inference)"),
 ) -> None:
     """List the built-in synthetic models, or write one as ONNX or TFLite."""
     if name == "list":
