@@ -180,18 +180,17 @@ class SshTransport(Transport):
         self._run_ok(f"test -x {q(venv)}/bin/python || {q(bp.path)} -m venv --without-pip{flags} {q(venv)}",
                      "create the venv")
         py = f"{venv}/bin/python"
-        if options.source == "orchestrator":
-            folder = fetch_wheels(bp, packages)
-            remote = f"{self._root()}/wheels/{bp.tag}"
-            for wheel in sorted(folder.glob("*.whl")):
-                self._put_file(wheel, remote, sha256_file(wheel))
-            pip = f"{q(py)} -m pip install --no-index --find-links {q(remote)}"
-            bootstrap = next(folder.glob("pip-*.whl")).name
-            self._run_ok(f"{q(py)} -m pip --version >/dev/null 2>&1 || {q(py)} {q(remote + '/' + bootstrap)}/pip "
-                         f"install --no-index {q(remote + '/' + bootstrap)}", "install pip")
-        else:
-            pip = f"{q(py)} -m pip install"
-            self._run_ok(f"{q(py)} -m pip --version >/dev/null 2>&1 || {q(py)} -m ensurepip", "install pip")
+        shipped = options.source == "orchestrator"
+        # pip itself always comes from here: a Debian or Ubuntu board has no ensurepip.
+        folder = fetch_wheels(bp, packages if shipped else [])
+        remote = f"{self._root()}/wheels/{bp.tag}"
+        bootstrap = max(folder.glob("pip-*.whl"), key=lambda w: w.stat().st_mtime)
+        for wheel in sorted(folder.glob("*.whl")) if shipped else [bootstrap]:
+            self._put_file(wheel, remote, sha256_file(wheel))
+        pip_wheel = q(f"{remote}/{bootstrap.name}")
+        self._run_ok(f"{q(py)} -m pip --version >/dev/null 2>&1 || "
+                     f"{q(py)} {pip_wheel}/pip install --no-index {pip_wheel}", "install pip")
+        pip = f"{q(py)} -m pip install" + (f" --no-index --find-links {q(remote)}" if shipped else "")
         self._run_ok(f"{pip} --disable-pip-version-check {' '.join(map(q, packages))}", "pip install")
         self._python = None if self.settings.python else py
         return {**self.probe(), "python": self.python()}

@@ -196,3 +196,19 @@ def test_a_board_that_stops_answering_is_quarantined_and_released_by_hand(lab, p
     unknown = bench("fleet", "release", "no-such-board", "--inventory", inv, "--db", db)
     assert unknown.returncode == 1 and "no-such-board" in unknown.stderr
     assert len(unknown.stderr.strip().splitlines()) == 1
+
+
+def test_setup_with_the_boards_own_pip(prepared, bench):
+    """`--source board`: only pip is shipped; the board's pip fetches from its own index."""
+    b, inv, db, _ = prepared
+    out = bench("fleet", "setup", "arm-board", "--engines", "onnxruntime", "--precisions", "fp32",
+                "--source", "board", "--fresh", "--inventory", inv, "--db", db, timeout=1800)
+    assert out.returncode == 0, out.stdout + out.stderr
+    from results import fleet
+    from results.db import open_db
+    row = fleet.device_rows(open_db(db), ["arm-board"])[0]
+    assert row.setup["source"] == "board" and row.setup["packages"] == ["numpy", "onnxruntime"]
+    ort = row.probe["engines"]["onnxruntime"]
+    # A fresh venv with fp32's packages only: int8's are missing, and the probe names them.
+    assert ort["available"] and not ort["precisions"]["int8"]["available"], ort
+    assert "onnx" in ort["precisions"]["int8"]["reason"]

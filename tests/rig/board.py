@@ -91,7 +91,11 @@ class Board:
 
     def _boot(self) -> subprocess.Popen:
         r = str(self.root)
+        # The board trusts the CAs this machine trusts (this network's TLS proxy among them), as
+        # a lab's boards trust the lab's: `bench fleet setup --source board` reaches the index.
+        cas = "/etc/ssl/certs/ca-certificates.crt"
         script = (f"mount -t proc proc {r}/proc && mount --bind {self.cpuinfo} {r}/proc/cpuinfo && "
+                  f"{{ ! test -f {cas} || mount --bind {cas} {r}{cas}; }} && "
                   f"mount -t tmpfs tmpfs {r}/run && mkdir -p {r}/run/sshd && "
                   f"mount -t tmpfs tmpfs {r}/tmp && chmod 1777 {r}/tmp && "
                   f"exec chroot {r} /usr/bin/env -i QEMU_CPU=cortex-a76 /usr/sbin/sshd -D -e "
